@@ -1,0 +1,87 @@
+package v1alpha1
+
+// Condition types. Ready and Healthy are "normal-true": True is the good state.
+// Reconciling and Stalled are "abnormal-true", as kstatus expects: they are present
+// only while the object is being worked on or cannot make progress.
+const (
+	// ReadyCondition says the spec was understood, every reference resolved and the
+	// signals can be obtained.
+	ReadyCondition = "Ready"
+	// HealthyCondition says every objective is met (Moment, Journey). False when an
+	// objective is breached or drifting, Unknown when data is missing.
+	HealthyCondition = "Healthy"
+	// OnTrackCondition says a roadmap stream has no initiative at risk.
+	OnTrackCondition = "OnTrack"
+	// ReconcilingCondition is True while the controller works toward the spec.
+	ReconcilingCondition = "Reconciling"
+	// StalledCondition is True when progress needs a change to the spec or to a
+	// referenced object; the controller does not retry in a loop.
+	StalledCondition = "Stalled"
+	// DeliveredCondition says every notification of a remediation task was delivered.
+	DeliveredCondition = "Delivered"
+)
+
+// Condition reasons: one CamelCase word each, telling why a condition has its status.
+const (
+	// ReasonSucceeded: the last reconciliation did what the spec asks.
+	ReasonSucceeded = "Succeeded"
+	// ReasonProgressing: work is under way (first evaluation, new generation).
+	ReasonProgressing = "Progressing"
+
+	// ReasonJourneyNotFound: the referenced Journey does not exist in the namespace.
+	ReasonJourneyNotFound = "JourneyNotFound"
+	// ReasonStageNotFound: the referenced stage is not one of the journey's stages.
+	ReasonStageNotFound = "StageNotFound"
+	// ReasonSourceNotFound: a referenced SignalSource does not exist in the namespace.
+	ReasonSourceNotFound = "SourceNotFound"
+	// ReasonSourceNotReady: a referenced SignalSource exists but is not Ready.
+	ReasonSourceNotReady = "SourceNotReady"
+	// ReasonStreamNotFound: the referenced RoadmapStream does not exist.
+	ReasonStreamNotFound = "StreamNotFound"
+	// ReasonSecretNotFound: a referenced Secret does not exist in the namespace.
+	ReasonSecretNotFound = "SecretNotFound"
+	// ReasonSecretInvalid: a referenced Secret lacks a key the spec needs.
+	ReasonSecretInvalid = "SecretInvalid"
+	// ReasonInvalidSpec: the spec passed the schema but cannot be used (for example a
+	// query template that does not parse).
+	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonUnreachable: the signal source did not answer.
+	ReasonUnreachable = "Unreachable"
+	// ReasonUnauthorized: the signal source refused the credentials.
+	ReasonUnauthorized = "Unauthorized"
+	// ReasonBadResponse: the signal source answered with something that is not a
+	// single number.
+	ReasonBadResponse = "BadResponse"
+	// ReasonBlockedAddress: the address is refused by the operator's egress policy.
+	ReasonBlockedAddress = "BlockedAddress"
+
+	// ReasonObjectivesMet: every objective is met.
+	ReasonObjectivesMet = "ObjectivesMet"
+	// ReasonObjectiveAtRisk: an objective is between its target and its warning bound.
+	ReasonObjectiveAtRisk = "ObjectiveAtRisk"
+	// ReasonObjectiveBreached: an objective misses its target, not yet for long enough
+	// to be drifting.
+	ReasonObjectiveBreached = "ObjectiveBreached"
+	// ReasonObjectiveDrifting: an objective has missed its target for longer than `for`.
+	ReasonObjectiveDrifting = "ObjectiveDrifting"
+	// ReasonKeyObjectiveBreached: a key objective is breached, which degrades the
+	// journey whatever its score.
+	ReasonKeyObjectiveBreached = "KeyObjectiveBreached"
+	// ReasonNoData: a signal returned no data or could not be fetched.
+	ReasonNoData = "NoData"
+	// ReasonAwaitingEvaluation: the objectives have not been evaluated yet.
+	ReasonAwaitingEvaluation = "AwaitingEvaluation"
+	// ReasonNoMoments: the journey has no moments yet.
+	ReasonNoMoments = "NoMoments"
+
+	// ReasonInitiativesAtRisk: an initiative is due soon or overdue while the
+	// objectives it addresses are still breached.
+	ReasonInitiativesAtRisk = "InitiativesAtRisk"
+	// ReasonInitiativesOnTrack: no initiative is at risk.
+	ReasonInitiativesOnTrack = "InitiativesOnTrack"
+
+	// ReasonDeliveryFailed: a notification could not be delivered yet; it is retried.
+	ReasonDeliveryFailed = "DeliveryFailed"
+	// ReasonDelivered: every notification was delivered.
+	ReasonDelivered = "Delivered"
+)

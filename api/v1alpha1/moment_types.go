@@ -1,0 +1,195 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Polarity says whether a moment wins or loses customers.
+// +kubebuilder:validation:Enum=Gain;Pain
+type Polarity string
+
+// Polarities.
+const (
+	// PolarityGain: expectations are met or exceeded here.
+	PolarityGain Polarity = "Gain"
+	// PolarityPain: expectations are at risk of not being met here.
+	PolarityPain Polarity = "Pain"
+)
+
+// Impact is the economic importance of a moment.
+type Impact struct {
+	// weight ranks the moment's gaps against other moments' (1-100). Defaults to 1.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	Weight *int32 `json:"weight,omitempty"`
+
+	// description of what is at stake, such as "a missed delivery stops a
+	// customer's maintenance crew".
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Description string `json:"description,omitempty"`
+}
+
+// Remediation says who owns the fix when the moment drifts.
+type Remediation struct {
+	// team that owns remediation tasks of this moment. Defaults to spec.owner.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Team string `json:"team,omitempty"`
+
+	// streamRef names the RoadmapStream tasks are routed to.
+	// +optional
+	StreamRef *LocalObjectReference `json:"streamRef,omitempty"`
+
+	// severity of the tasks when they open. Defaults to High for a key objective and
+	// Medium otherwise.
+	// +optional
+	Severity Severity `json:"severity,omitempty"`
+
+	// autoResolve resolves a task when its objective recovers. Defaults to true.
+	// +optional
+	AutoResolve *bool `json:"autoResolve,omitempty"`
+
+	// escalateAfter raises the severity of a task nobody acknowledged in time.
+	// Unset means no escalation.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s')",message="escalateAfter must be a positive duration such as 30m or 4h"
+	EscalateAfter *metav1.Duration `json:"escalateAfter,omitempty"`
+
+	// sinks are notified when a task opens, escalates and resolves.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=4
+	Sinks []WebhookSink `json:"sinks,omitempty"`
+}
+
+// MomentSpec is a moment that matters in a journey.
+type MomentSpec struct {
+	// journeyRef names the Journey in the same namespace.
+	// +required
+	JourneyRef LocalObjectReference `json:"journeyRef"`
+
+	// stage of the journey this moment belongs to.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Stage string `json:"stage"`
+
+	// polarity: Gain or Pain.
+	// +required
+	Polarity Polarity `json:"polarity"`
+
+	// description of the moment, for people.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Description string `json:"description,omitempty"`
+
+	// touchpoint where the moment happens, such as "order confirmation".
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	Touchpoint string `json:"touchpoint,omitempty"`
+
+	// channel of the touchpoint.
+	// +optional
+	Channel Channel `json:"channel,omitempty"`
+
+	// owner is the team or department responsible for the moment (marketing,
+	// sales, service, logistics, accounting, ...).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Owner string `json:"owner"`
+
+	// impact is the economic importance of the moment.
+	// +optional
+	Impact *Impact `json:"impact,omitempty"`
+
+	// objectives that say whether the moment goes well.
+	// +required
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	Objectives []Objective `json:"objectives"`
+
+	// remediation says who owns the fix when an objective drifts.
+	// +optional
+	Remediation *Remediation `json:"remediation,omitempty"`
+}
+
+// MomentStatus is the observed state of a moment.
+type MomentStatus struct {
+	// observedGeneration is the generation the status reflects.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions: Ready, Healthy, Reconciling, Stalled.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=8
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// health summarizes the objectives.
+	// +optional
+	Health HealthState `json:"health,omitempty"`
+
+	// drifting names the first drifting objective, if any.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Drifting string `json:"drifting,omitempty"`
+
+	// objectives is the state of each objective.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	Objectives []ObjectiveStatus `json:"objectives,omitempty"`
+
+	// lastHeartbeatTime is when values were last refreshed without a transition.
+	// +optional
+	LastHeartbeatTime *metav1.Time `json:"lastHeartbeatTime,omitempty"`
+}
+
+// Moment is a moment that matters: an interaction in a journey where customers are
+// won (Gain) or lost (Pain), with the objectives that say whether it goes well.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=mtm,categories=cx
+// +kubebuilder:printcolumn:name="Journey",type=string,JSONPath=`.spec.journeyRef.name`
+// +kubebuilder:printcolumn:name="Stage",type=string,JSONPath=`.spec.stage`
+// +kubebuilder:printcolumn:name="Polarity",type=string,JSONPath=`.spec.polarity`
+// +kubebuilder:printcolumn:name="Health",type=string,JSONPath=`.status.health`
+// +kubebuilder:printcolumn:name="Drifting",type=string,JSONPath=`.status.drifting`
+// +kubebuilder:printcolumn:name="Owner",type=string,JSONPath=`.spec.owner`,priority=1
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Healthy")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Moment struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the moment and its objectives.
+	// +required
+	Spec MomentSpec `json:"spec"`
+
+	// status is the observed state.
+	// +optional
+	Status MomentStatus `json:"status,omitempty"`
+}
+
+// MomentList is a list of Moments.
+// +kubebuilder:object:root=true
+type MomentList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Moment `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Moment{}, &MomentList{})
+}

@@ -1,0 +1,220 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// TaskPhase is where a remediation task stands.
+// +kubebuilder:validation:Enum=Open;Acknowledged;Resolved
+type TaskPhase string
+
+// Task phases.
+const (
+	TaskOpen         TaskPhase = "Open"
+	TaskAcknowledged TaskPhase = "Acknowledged"
+	TaskResolved     TaskPhase = "Resolved"
+)
+
+// Resolution says how a task was resolved.
+// +kubebuilder:validation:Enum=AutoRecovered;Manual;ObjectiveRemoved
+type Resolution string
+
+// Resolutions.
+const (
+	// ResolutionAutoRecovered: the objective recovered and the task closed itself.
+	ResolutionAutoRecovered Resolution = "AutoRecovered"
+	// ResolutionManual: a person resolved the task (spec.resolved: true).
+	ResolutionManual Resolution = "Manual"
+	// ResolutionObjectiveRemoved: the objective is no longer in the moment's spec.
+	ResolutionObjectiveRemoved Resolution = "ObjectiveRemoved"
+)
+
+// NotificationEvent is what a notification tells.
+// +kubebuilder:validation:Enum=Opened;Escalated;Resolved
+type NotificationEvent string
+
+// Notification events.
+const (
+	NotifyOpened    NotificationEvent = "Opened"
+	NotifyEscalated NotificationEvent = "Escalated"
+	NotifyResolved  NotificationEvent = "Resolved"
+)
+
+// RemediationTaskSpec is what drifted, against what target, since when, and who owns
+// the fix. The controller writes it when the task opens; a person sets acknowledged
+// or resolved.
+// +kubebuilder:validation:XValidation:rule="self.momentRef == oldSelf.momentRef && self.objective == oldSelf.objective",message="momentRef and objective cannot change: a task belongs to one drift episode"
+type RemediationTaskSpec struct {
+	// momentRef names the Moment that drifted.
+	// +required
+	MomentRef LocalObjectReference `json:"momentRef"`
+
+	// journeyRef names the Moment's Journey.
+	// +optional
+	JourneyRef *LocalObjectReference `json:"journeyRef,omitempty"`
+
+	// objective that drifted.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Objective string `json:"objective"`
+
+	// streamRef names the RoadmapStream the task is routed to.
+	// +optional
+	StreamRef *LocalObjectReference `json:"streamRef,omitempty"`
+
+	// team that owns the fix.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Team string `json:"team,omitempty"`
+
+	// severity when the task opened.
+	// +required
+	Severity Severity `json:"severity"`
+
+	// observed value when the task opened.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Observed string `json:"observed,omitempty"`
+
+	// target the value missed, as a person reads it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	Target string `json:"target,omitempty"`
+
+	// breachingSince is when the breach episode began.
+	// +required
+	BreachingSince metav1.Time `json:"breachingSince"`
+
+	// summary a person can read in kubectl get.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Summary string `json:"summary,omitempty"`
+
+	// acknowledged is set by a person who owns the fix; it stops escalation.
+	// +optional
+	Acknowledged *bool `json:"acknowledged,omitempty"`
+
+	// resolved is set by a person to close the task by hand.
+	// +optional
+	Resolved *bool `json:"resolved,omitempty"`
+}
+
+// Delivery records the notifications of one event to one sink.
+type Delivery struct {
+	// sink name.
+	// +required
+	Sink string `json:"sink"`
+
+	// event notified.
+	// +required
+	Event NotificationEvent `json:"event"`
+
+	// attempts made so far.
+	// +optional
+	Attempts int32 `json:"attempts,omitempty"`
+
+	// delivered is true once the sink accepted the notification.
+	// +optional
+	Delivered bool `json:"delivered,omitempty"`
+
+	// lastAttemptTime is when the last attempt was made.
+	// +optional
+	LastAttemptTime *metav1.Time `json:"lastAttemptTime,omitempty"`
+
+	// lastError of the last failed attempt, without response bodies or secrets.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	LastError string `json:"lastError,omitempty"`
+}
+
+// RemediationTaskStatus is where the task stands.
+type RemediationTaskStatus struct {
+	// observedGeneration is the generation the status reflects.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions: Delivered.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=8
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// phase: Open, Acknowledged or Resolved.
+	// +optional
+	Phase TaskPhase `json:"phase,omitempty"`
+
+	// severity now; raised by escalation.
+	// +optional
+	Severity Severity `json:"severity,omitempty"`
+
+	// openedTime is when the task opened.
+	// +optional
+	OpenedTime *metav1.Time `json:"openedTime,omitempty"`
+
+	// acknowledgedTime is when a person acknowledged the task.
+	// +optional
+	AcknowledgedTime *metav1.Time `json:"acknowledgedTime,omitempty"`
+
+	// escalatedTime is when the task was last escalated.
+	// +optional
+	EscalatedTime *metav1.Time `json:"escalatedTime,omitempty"`
+
+	// escalations counts escalations.
+	// +optional
+	Escalations int32 `json:"escalations,omitempty"`
+
+	// resolvedTime is when the task was resolved.
+	// +optional
+	ResolvedTime *metav1.Time `json:"resolvedTime,omitempty"`
+
+	// resolution says how it was resolved.
+	// +optional
+	Resolution Resolution `json:"resolution,omitempty"`
+
+	// deliveries of notifications, one per sink and event.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=24
+	Deliveries []Delivery `json:"deliveries,omitempty"`
+}
+
+// RemediationTask is the closed loop: opened by the controller when an objective
+// drifts, owned by its Moment, resolved when the objective recovers.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=rtask,categories=cx
+// +kubebuilder:printcolumn:name="Moment",type=string,JSONPath=`.spec.momentRef.name`
+// +kubebuilder:printcolumn:name="Objective",type=string,JSONPath=`.spec.objective`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Severity",type=string,JSONPath=`.status.severity`
+// +kubebuilder:printcolumn:name="Team",type=string,JSONPath=`.spec.team`
+// +kubebuilder:printcolumn:name="Summary",type=string,JSONPath=`.spec.summary`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type RemediationTask struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is what drifted and who owns the fix.
+	// +required
+	Spec RemediationTaskSpec `json:"spec"`
+
+	// status is where the task stands.
+	// +optional
+	Status RemediationTaskStatus `json:"status,omitempty"`
+}
+
+// RemediationTaskList is a list of RemediationTasks.
+// +kubebuilder:object:root=true
+type RemediationTaskList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []RemediationTask `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&RemediationTask{}, &RemediationTaskList{})
+}
