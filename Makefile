@@ -1,0 +1,90 @@
+# cxops: a Kubernetes operator for customer-experience operations.
+
+IMG ?= ghcr.io/cxops/cxops:dev
+GO ?= go
+CONTROLLER_GEN ?= $(GO) tool controller-gen
+# Where the test control plane (kube-apiserver, etcd) is built and cached.
+ENVTEST_ASSETS = $(shell hack/setup-envtest.sh | tail -n 1)
+# Test flags; CI may add -v.
+GOTESTFLAGS ?=
+BENCHFLAGS ?= -benchmem
+
+SHELL = /usr/bin/env bash -o pipefail
+.SHELLFLAGS = -ec
+
+.DEFAULT_GOAL := help
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: manifests
+manifests: ## Generate CRDs and RBAC from the API types and markers.
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./..." \
+		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+
+.PHONY: generate
+generate: ## Generate deepcopy code for the API types.
+	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
+
+.PHONY: fmt
+fmt: ## Run gofmt on the code.
+	gofmt -l -w $$(git ls-files '*.go')
+
+.PHONY: vet
+vet: ## Run go vet.
+	$(GO) vet ./...
+
+.PHONY: envtest
+envtest: ## Build (once) the test control plane and print its directory (KUBEBUILDER_ASSETS).
+	@hack/setup-envtest.sh
+
+.PHONY: test
+test: vet ## Run all tests against a real API server, etcd and Prometheus.
+	@assets="$$(hack/setup-envtest.sh | tail -n 1)"; \
+	hack/setup-prometheus.sh >&2; \
+	echo "KUBEBUILDER_ASSETS=$$assets"; \
+	KUBEBUILDER_ASSETS="$$assets" $(GO) test $(GOTESTFLAGS) ./...
+
+.PHONY: bench
+bench: ## Run the benchmarks (engine, convergence, memory) and print numbers and ratios.
+	@assets="$$(hack/setup-envtest.sh | tail -n 1)"; \
+	KUBEBUILDER_ASSETS="$$assets" $(GO) test -run '^$$' -bench . $(BENCHFLAGS) ./internal/engine/... ./test/bench/...
+
+##@ Build
+
+.PHONY: build
+build: ## Build the manager and the kubectl plugin into bin/.
+	$(GO) build -o bin/manager ./cmd/manager
+	$(GO) build -o bin/kubectl-cx ./cmd/kubectl-cx
+
+.PHONY: run
+run: ## Run the manager: against the current cluster, or on a local control plane when none is reachable.
+	$(GO) run ./cmd/manager $(ARGS)
+
+.PHONY: docker-build
+docker-build: ## Build the container image (needs a Docker engine).
+	docker build -t $(IMG) .
+
+##@ Deployment
+
+.PHONY: install
+install: ## Install the CRDs into the cluster of the current kubeconfig.
+	kubectl apply --server-side -k config/crd
+
+.PHONY: uninstall
+uninstall: ## Remove the CRDs (and every cxops object) from the cluster.
+	kubectl delete --ignore-not-found -k config/crd
+
+.PHONY: deploy
+deploy: ## Deploy the manager (CRDs, RBAC, Deployment) to the current cluster.
+	cd config/manager && kubectl kustomize . >/dev/null
+	kubectl apply --server-side -k config/default
+
+.PHONY: undeploy
+undeploy: ## Remove the manager from the current cluster.
+	kubectl delete --ignore-not-found -k config/default
