@@ -9,9 +9,20 @@ package providers
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"reflect"
 	"sync"
+	"syscall"
+	"time"
+
+	"github.com/cxops/cxops/api/v1alpha1"
+	"github.com/cxops/cxops/internal/egress"
 )
 
 // Provider fetches values from one signal source.
@@ -33,6 +44,7 @@ type Error struct {
 	Err error
 }
 
+// Error returns the message.
 func (e *Error) Error() string { return e.Message }
 
 // Unwrap returns the underlying error.
@@ -70,11 +82,16 @@ func NewRegistry() *Registry {
 	return &Registry{providers: map[string]entry{}}
 }
 
-// Set stores the provider of a source.
+// Set stores the provider of a source. The idle connections of the provider it
+// replaces, if another one, are closed (calls in flight are not affected).
 func (r *Registry) Set(key string, p Provider) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	old, had := r.providers[key]
 	r.providers[key] = entry{provider: p}
+	r.mu.Unlock()
+	if had && !sameProvider(old.provider, p) {
+		CloseIdleConnections(old.provider)
+	}
 }
 
 // Get returns the provider of a source, or false when the source is unknown or not
@@ -86,9 +103,112 @@ func (r *Registry) Get(key string) (Provider, bool) {
 	return e.provider, ok
 }
 
-// Delete forgets a source.
+// Delete forgets a source and closes its provider's idle connections.
 func (r *Registry) Delete(key string) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	old, had := r.providers[key]
 	delete(r.providers, key)
+	r.mu.Unlock()
+	if had {
+		CloseIdleConnections(old.provider)
+	}
+}
+
+// CloseIdleConnections closes the idle connections p keeps, if it keeps any (the
+// Prometheus and HTTP providers do). Calls in flight are not affected, and p stays
+// usable.
+func CloseIdleConnections(p Provider) {
+	if ci, ok := p.(interface{ CloseIdleConnections() }); ok {
+		ci.CloseIdleConnections()
+	}
+}
+
+// sameProvider reports whether a and b are the same provider, without panicking
+// on providers of incomparable types.
+func sameProvider(a, b Provider) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	ta := reflect.TypeOf(a)
+	if ta != reflect.TypeOf(b) || !ta.Comparable() {
+		return false
+	}
+	return a == b
+}
+
+// callError maps the error of an HTTP call to a source to an *Error. parent is the
+// caller's context, timeout the per-call timeout, and target names the source in
+// the message, such as "prometheus at http://prometheus:9090".
+//
+// The message never contains the request URL's query or credentials, nor anything
+// from a response body.
+func callError(parent context.Context, err error, target string, timeout time.Duration) *Error {
+	cause := unwrapURLError(err)
+	var blocked *egress.BlockedError
+	var tooLarge *bodyTooLargeError
+	switch {
+	case errors.As(err, &blocked):
+		return &Error{Reason: v1alpha1.ReasonBlockedAddress, Message: fmt.Sprintf("%s: %v", target, blocked), Err: blocked}
+	case errors.As(err, &tooLarge):
+		return &Error{Reason: v1alpha1.ReasonBadResponse, Message: fmt.Sprintf("%s: %v", target, tooLarge), Err: tooLarge}
+	case parent.Err() != nil:
+		return &Error{Reason: v1alpha1.ReasonUnreachable, Message: fmt.Sprintf("%s: call canceled: %v", target, parent.Err()), Err: parent.Err()}
+	case errors.Is(err, egress.ErrRateLimited):
+		return &Error{Reason: v1alpha1.ReasonUnreachable, Message: fmt.Sprintf("%s: the per-host rate limit would delay the call beyond its %s timeout", target, timeout), Err: cause}
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+		return &Error{Reason: v1alpha1.ReasonUnreachable, Message: fmt.Sprintf("%s: no answer within %s", target, timeout), Err: cause}
+	default:
+		return &Error{Reason: v1alpha1.ReasonUnreachable, Message: fmt.Sprintf("%s: %s", target, describeNetError(cause)), Err: cause}
+	}
+}
+
+// unwrapURLError drops the *url.Error layer, whose text contains the request URL.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+func isTimeout(err error) bool {
+	var te interface{ Timeout() bool }
+	return errors.As(err, &te) && te.Timeout()
+}
+
+// describeNetError says briefly why a connection failed.
+func describeNetError(err error) string {
+	var dnsErr *net.DNSError
+	var certErr *tls.CertificateVerificationError
+	var hostErr x509.HostnameError
+	var authErr x509.UnknownAuthorityError
+	var recErr tls.RecordHeaderError
+	var opErr *net.OpError
+	switch {
+	case errors.As(err, &dnsErr):
+		if dnsErr.IsNotFound {
+			return fmt.Sprintf("cannot resolve host %q (no such host)", dnsErr.Name)
+		}
+		return fmt.Sprintf("cannot resolve host %q", dnsErr.Name)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset by the server"
+	case errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH):
+		return "no route to host"
+	case errors.As(err, &hostErr):
+		return "TLS: " + hostErr.Error() + " (set tls.serverName?)"
+	case errors.As(err, &authErr):
+		return "TLS: certificate signed by an unknown authority (set tls.caSecretRef?)"
+	case errors.As(err, &certErr):
+		return "TLS: " + certErr.Error()
+	case errors.As(err, &recErr):
+		return "TLS handshake failed: the server does not speak TLS (use http://?)"
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed before a complete response"
+	case errors.As(err, &opErr) && opErr.Err != nil:
+		return truncate(opErr.Op+": "+opErr.Err.Error(), 200)
+	default:
+		return truncate(err.Error(), 200)
+	}
 }

@@ -1,0 +1,270 @@
+package providers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/url"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+	"k8s.io/client-go/util/jsonpath"
+
+	"github.com/cxops/cxops/api/v1alpha1"
+)
+
+// httpJSONProvider GETs a JSON document and selects one number from it with a
+// JSONPath expression.
+type httpJSONProvider struct {
+	client  *sourceClient
+	url     string
+	target  string
+	timeout time.Duration
+}
+
+func newHTTPJSON(spec *v1alpha1.HTTPSource, secrets SecretGetter, opts Options) (*httpJSONProvider, error) {
+	u, err := url.Parse(spec.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, Errorf(v1alpha1.ReasonInvalidSpec, "url %q is not an absolute http or https URL", safeURL(spec.URL))
+	}
+	header := http.Header{"Accept": {"application/json"}}
+	if ref := spec.HeadersSecretRef; ref != nil {
+		extra, err := headersFromSecret(ref.Name, secrets)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(header, extra)
+	}
+	tlsCfg, err := buildTLSConfig(spec.TLS, secrets)
+	if err != nil {
+		return nil, err
+	}
+	timeout := opts.Timeout
+	if spec.Timeout != nil && spec.Timeout.Duration > 0 {
+		timeout = spec.Timeout.Duration
+	}
+	maxBody := opts.MaxBodyBytes
+	if spec.MaxBodyBytes != nil && *spec.MaxBodyBytes > 0 {
+		maxBody = *spec.MaxBodyBytes
+	}
+	return &httpJSONProvider{
+		client:  newSourceClient(tlsCfg, header, maxBody, opts),
+		url:     spec.URL,
+		target:  safeURL(spec.URL),
+		timeout: timeout,
+	}, nil
+}
+
+// headersFromSecret turns every key of a Secret into a request header. Values are
+// trimmed of surrounding white space (a trailing newline is a common accident).
+func headersFromSecret(name string, secrets SecretGetter) (http.Header, error) {
+	data, err := getSecret(secrets, name, "headersSecretRef")
+	if err != nil {
+		return nil, err
+	}
+	h := http.Header{}
+	for _, key := range slices.Sorted(maps.Keys(data)) {
+		if !httpguts.ValidHeaderFieldName(key) {
+			return nil, Errorf(v1alpha1.ReasonSecretInvalid, "Secret %q key %q is not a valid HTTP header name", name, truncate(key, 64))
+		}
+		value := strings.TrimSpace(string(data[key]))
+		if !httpguts.ValidHeaderFieldValue(value) {
+			return nil, Errorf(v1alpha1.ReasonSecretInvalid, "Secret %q key %q is not a valid HTTP header value (control characters)", name, truncate(key, 64))
+		}
+		h.Set(key, value)
+	}
+	return h, nil
+}
+
+// Query GETs the document and returns the number query selects.
+func (p *httpJSONProvider) Query(ctx context.Context, query string) (float64, error) {
+	if _, err := compileJSONPath(query); err != nil {
+		return 0, err
+	}
+	doc, err := p.fetch(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return selectNumber(doc, query)
+}
+
+// Probe GETs the document and checks that it is JSON.
+func (p *httpJSONProvider) Probe(ctx context.Context) error {
+	_, err := p.fetch(ctx)
+	return err
+}
+
+// CloseIdleConnections closes the provider's idle connections.
+func (p *httpJSONProvider) CloseIdleConnections() { p.client.CloseIdleConnections() }
+
+// fetch GETs the URL and decodes the JSON body.
+func (p *httpJSONProvider) fetch(ctx context.Context) (any, error) {
+	callCtx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(callCtx, http.MethodGet, p.url, nil)
+	if err != nil {
+		return nil, Errorf(v1alpha1.ReasonInvalidSpec, "url %q cannot be requested", p.target)
+	}
+	resp, err := p.client.client.Do(req)
+	if err != nil {
+		return nil, callError(ctx, err, p.target, p.timeout)
+	}
+	defer func() {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		_ = resp.Body.Close()
+	}()
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		return nil, Errorf(v1alpha1.ReasonUnauthorized, "%s refused the credentials (HTTP %d)", p.target, resp.StatusCode)
+	case resp.StatusCode/100 == 3:
+		return nil, Errorf(v1alpha1.ReasonBadResponse, "%s answered HTTP %d (%s)", p.target, resp.StatusCode, redirectHint)
+	case resp.StatusCode/100 != 2:
+		return nil, Errorf(v1alpha1.ReasonBadResponse, "%s answered HTTP %d", p.target, resp.StatusCode)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, callError(ctx, err, p.target, p.timeout)
+	}
+	var doc any
+	if err := json.Unmarshal(body, &doc); err != nil {
+		msg := fmt.Sprintf("%s answered with a body that is not valid JSON", p.target)
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) {
+			msg += fmt.Sprintf(" (syntax error at byte %d)", syn.Offset)
+		}
+		return nil, Errorf(v1alpha1.ReasonBadResponse, "%s", msg)
+	}
+	return doc, nil
+}
+
+// intFilterLiteral matches an integer literal on the right of a filter comparison,
+// such as the 2 in [?(@.v>=2)].
+var intFilterLiteral = regexp.MustCompile(`(==|!=|>=|<=|>|<)(\s*)([-+]?[0-9]+)(\s*\))`)
+
+// normalizeJSONPath turns the accepted query forms into a k8s JSONPath template:
+// "{.a.b}" is used as is; ".a.b", "[0].a", "$.a.b" and "a.b" are wrapped in braces
+// (with a leading "." for the last). JSON numbers decode as floats, which k8s
+// JSONPath refuses to compare with integer literals, so integer literals in
+// filters are written as floats ([?(@.v==2)] becomes [?(@.v==2.0)]).
+func normalizeJSONPath(query string) string {
+	q := strings.TrimSpace(query)
+	switch {
+	case strings.HasPrefix(q, "{"):
+	case strings.HasPrefix(q, "$"), strings.HasPrefix(q, "."), strings.HasPrefix(q, "["):
+		q = "{" + q + "}"
+	default:
+		q = "{." + q + "}"
+	}
+	if strings.Contains(q, "[?(") {
+		q = intFilterLiteral.ReplaceAllString(q, "${1}${2}${3}.0${4}")
+	}
+	return q
+}
+
+// compileJSONPath parses a query. A JSONPath value keeps evaluation state, so each
+// evaluation needs its own; parsing a short expression is cheap next to an HTTP
+// call.
+func compileJSONPath(query string) (*jsonpath.JSONPath, error) {
+	if strings.TrimSpace(query) == "" {
+		return nil, Errorf(v1alpha1.ReasonInvalidSpec, "the query is empty; it must be a JSONPath expression such as {.data.score}")
+	}
+	jp := jsonpath.New("query")
+	if err := jp.Parse(normalizeJSONPath(query)); err != nil {
+		return nil, &Error{
+			Reason:  v1alpha1.ReasonInvalidSpec,
+			Message: fmt.Sprintf("query %q is not a valid JSONPath expression: %s", truncate(query, 200), truncate(err.Error(), 200)),
+			Err:     err,
+		}
+	}
+	return jp, nil
+}
+
+// selectNumber evaluates query against a decoded JSON document and returns the one
+// number it selects: a JSON number, or a string holding a decimal number. Messages
+// name the type found, never the content.
+func selectNumber(doc any, query string) (value float64, err error) {
+	q := truncate(query, 200)
+	defer func() {
+		if r := recover(); r != nil {
+			value, err = 0, Errorf(v1alpha1.ReasonBadResponse, "query %q could not be evaluated against the response", q)
+		}
+	}()
+	jp, err := compileJSONPath(query)
+	if err != nil {
+		return 0, err
+	}
+	results, err := jp.FindResults(doc)
+	if err != nil {
+		return 0, evalError(q, err)
+	}
+	var found []reflect.Value
+	for _, r := range results {
+		found = append(found, r...)
+	}
+	switch len(found) {
+	case 0:
+		return 0, Errorf(v1alpha1.ReasonNoData, "query %q selected nothing", q)
+	case 1:
+	default:
+		return 0, Errorf(v1alpha1.ReasonBadResponse, "query %q selected %d values, expected exactly one", q, len(found))
+	}
+	var v any
+	if found[0].IsValid() && found[0].CanInterface() {
+		v = found[0].Interface()
+	}
+	switch x := v.(type) {
+	case float64:
+		return x, nil
+	case string:
+		if f, ok := parseDecimal(strings.TrimSpace(x)); ok {
+			return f, nil
+		}
+		return 0, Errorf(v1alpha1.ReasonBadResponse, "query %q selected a string that is not a decimal number, expected a number", q)
+	default:
+		return 0, Errorf(v1alpha1.ReasonBadResponse, "query %q selected %s, expected a number", q, jsonTypeName(v))
+	}
+}
+
+// evalError maps a JSONPath evaluation error without repeating its text, which may
+// quote the document.
+func evalError(q string, err error) *Error {
+	s := err.Error()
+	if strings.HasSuffix(s, " is not found") || strings.HasPrefix(s, "array index out of bounds") {
+		return &Error{
+			Reason:  v1alpha1.ReasonNoData,
+			Message: fmt.Sprintf("query %q selected nothing: a key or index it names is missing from the response", q),
+		}
+	}
+	return &Error{
+		Reason:  v1alpha1.ReasonBadResponse,
+		Message: fmt.Sprintf("query %q does not fit the structure of the response", q),
+	}
+}
+
+// jsonTypeName names the JSON type of a decoded value, with an article.
+func jsonTypeName(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "a boolean"
+	case string:
+		return "a string"
+	case float64, json.Number:
+		return "a number"
+	case map[string]any:
+		return "an object"
+	case []any:
+		return "an array"
+	default:
+		return "a value of an unexpected type"
+	}
+}
