@@ -1,0 +1,387 @@
+package engine
+
+import (
+	"container/heap"
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/cxops/cxops/api/v1alpha1"
+	"github.com/cxops/cxops/internal/providers"
+)
+
+// The schedule. Objectives sharing (Source, Query) form a group, fetched once per
+// tick for all members. A group is in one of three places:
+//
+//   - the heap, ordered by due time, while it waits for its next tick;
+//   - its source's queue, once due, while it waits for a worker (a source has at
+//     most perSource fetches in flight, the pool at most workers);
+//   - a worker, while it is fetched and evaluated; the worker then puts it back
+//     in the heap.
+//
+// One loop goroutine moves due groups from the heap to the queues and hands
+// queued groups to workers; it sleeps on a single timer armed for the heap's
+// earliest due time. Nothing is allocated per objective beyond its struct.
+
+// groupKey identifies a group: one query against one source.
+type groupKey struct {
+	source, query string
+}
+
+// group is the objectives sharing one (Source, Query).
+type group struct {
+	key      groupKey
+	src      *sourceQueue
+	members  []*objective
+	interval time.Duration // smallest member interval
+	due      time.Time
+	hidx     int  // index in the heap, -1 when not in it
+	removed  bool // no member left: skip when queued, discard when running
+}
+
+// sourceQueue is the due groups of one source waiting for a worker.
+type sourceQueue struct {
+	name     string
+	groups   int // live groups using the source
+	inflight int
+	queue    []*group
+	runnable bool // in Engine.runnable
+}
+
+// groupHeap orders groups by due time.
+type groupHeap []*group
+
+func (h groupHeap) Len() int           { return len(h) }
+func (h groupHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h groupHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].hidx, h[j].hidx = i, j
+}
+
+func (h *groupHeap) Push(x any) {
+	g := x.(*group)
+	g.hidx = len(*h)
+	*h = append(*h, g)
+}
+
+func (h *groupHeap) Pop() any {
+	old := *h
+	g := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	g.hidx = -1
+	return g
+}
+
+// firstDelay is the small random delay before a prompt evaluation: up to
+// min(interval/10, 1s), none when jitter is disabled.
+func (e *Engine) firstDelay(interval time.Duration) time.Duration {
+	if e.jitter == 0 {
+		return 0
+	}
+	return time.Duration(e.rnd.Float64() * float64(min(interval/10, time.Second)))
+}
+
+// jittered returns interval stretched or shrunk by up to the jitter fraction.
+func (e *Engine) jittered(interval time.Duration) time.Duration {
+	if e.jitter == 0 {
+		return interval
+	}
+	return interval + time.Duration((2*e.rnd.Float64()-1)*e.jitter*float64(interval))
+}
+
+// joinLocked adds an objective to the group of its (Source, Query), creating the
+// group if needed, and asks for a prompt evaluation.
+func (e *Engine) joinLocked(o *objective, now time.Time) {
+	k := groupKey{source: o.spec.Source, query: o.spec.Query}
+	g := e.groups[k]
+	if g == nil {
+		src := e.sources[k.source]
+		if src == nil {
+			src = &sourceQueue{name: k.source}
+			e.sources[k.source] = src
+		}
+		src.groups++
+		g = &group{key: k, src: src, interval: o.spec.Interval, due: now.Add(e.firstDelay(o.spec.Interval)), hidx: -1}
+		e.groups[k] = g
+		heap.Push(&e.heap, g)
+	}
+	o.group, o.gidx = g, len(g.members)
+	g.members = append(g.members, o)
+	g.interval = min(g.interval, o.spec.Interval)
+	e.soonLocked(g, now)
+}
+
+// leaveLocked takes an objective out of its group, removing the group when it was
+// the last member.
+func (e *Engine) leaveLocked(o *objective) {
+	g := o.group
+	if g == nil {
+		return
+	}
+	last := len(g.members) - 1
+	g.members[o.gidx] = g.members[last]
+	g.members[o.gidx].gidx = o.gidx
+	g.members[last] = nil
+	g.members = g.members[:last]
+	o.group, o.gidx = nil, -1
+	if len(g.members) > 0 {
+		if o.spec.Interval == g.interval {
+			e.recomputeIntervalLocked(g)
+		}
+		return
+	}
+	delete(e.groups, g.key)
+	g.removed = true
+	if g.hidx >= 0 {
+		heap.Remove(&e.heap, g.hidx)
+	}
+	g.src.groups--
+	e.maybeDropSourceLocked(g.src)
+}
+
+// recomputeIntervalLocked sets a group's interval to its members' smallest.
+func (e *Engine) recomputeIntervalLocked(g *group) {
+	iv := time.Duration(0)
+	for _, m := range g.members {
+		if iv == 0 || m.spec.Interval < iv {
+			iv = m.spec.Interval
+		}
+	}
+	g.interval = iv
+}
+
+// soonLocked brings a waiting group's next tick forward to within firstDelay. A
+// group already queued or running needs nothing: it is evaluated with its
+// current members and specs when its fetch completes.
+func (e *Engine) soonLocked(g *group, now time.Time) {
+	if g.hidx < 0 {
+		return
+	}
+	if due := now.Add(e.firstDelay(g.interval)); due.Before(g.due) {
+		g.due = due
+		heap.Fix(&e.heap, g.hidx)
+	}
+}
+
+// maybeDropSourceLocked forgets a source nothing uses or waits for any more.
+func (e *Engine) maybeDropSourceLocked(s *sourceQueue) {
+	if s.groups > 0 || s.inflight > 0 || len(s.queue) > 0 || s.runnable {
+		return
+	}
+	if e.sources[s.name] == s {
+		delete(e.sources, s.name)
+		e.metrics.sourceRemoved(s.name)
+	}
+}
+
+// enqueueLocked puts a due group in its source's queue.
+func (e *Engine) enqueueLocked(g *group) {
+	s := g.src
+	s.queue = append(s.queue, g)
+	e.markRunnableLocked(s)
+}
+
+func (e *Engine) markRunnableLocked(s *sourceQueue) {
+	if !s.runnable && len(s.queue) > 0 && s.inflight < e.perSource {
+		s.runnable = true
+		e.runnable = append(e.runnable, s)
+	}
+}
+
+// dispatchLocked moves due groups to their queues and hands queued groups to
+// free workers, round robin over sources.
+func (e *Engine) dispatchLocked(now time.Time) {
+	for len(e.heap) > 0 && !e.heap[0].due.After(now) {
+		e.enqueueLocked(heap.Pop(&e.heap).(*group))
+	}
+	for e.busy < e.workers && len(e.runnable) > 0 {
+		s := e.runnable[0]
+		e.runnable[0] = nil
+		e.runnable = e.runnable[1:]
+		s.runnable = false
+		var g *group
+		for g == nil && len(s.queue) > 0 {
+			g = s.queue[0]
+			s.queue[0] = nil
+			s.queue = s.queue[1:]
+			if g.removed {
+				g = nil
+			}
+		}
+		if g == nil {
+			e.maybeDropSourceLocked(s)
+			continue
+		}
+		s.inflight++
+		e.busy++
+		e.metrics.lagObserved(now.Sub(g.due).Seconds())
+		e.jobs <- g // never blocks: busy <= workers == cap(jobs)
+		e.markRunnableLocked(s)
+	}
+	if len(e.runnable) == 0 {
+		e.runnable = nil // let the backing array go
+	}
+}
+
+// loop is the scheduler goroutine.
+func (e *Engine) loop(ctx context.Context) {
+	timer := e.clock.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		e.mu.Lock()
+		e.waiting = false
+		now := e.clock.Now()
+		e.dispatchLocked(now)
+		e.armedFor = time.Time{}
+		if len(e.heap) > 0 {
+			e.armedFor = e.heap[0].due
+			timer.Reset(e.armedFor.Sub(now))
+		} else {
+			timer.Stop()
+		}
+		e.waiting = true
+		e.mu.Unlock()
+
+		select {
+		case <-ctx.Done():
+			e.mu.Lock()
+			e.waiting = false
+			e.mu.Unlock()
+			return
+		case <-timer.C():
+		case <-e.wake:
+		}
+	}
+}
+
+// worker fetches and evaluates the groups the loop hands it.
+func (e *Engine) worker(ctx context.Context) {
+	var owners []Owner
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case g := <-e.jobs:
+			owners = e.runGroup(ctx, g, owners[:0])
+		}
+	}
+}
+
+// runGroup fetches a group's signal, evaluates every member with it, puts the
+// group back in the heap and notifies the owners whose objectives transitioned.
+// It returns the owners buffer for reuse.
+func (e *Engine) runGroup(ctx context.Context, g *group, owners []Owner) []Owner {
+	start := e.clock.Now()
+	obs, result := e.fetch(ctx, g.key)
+	now := e.clock.Now()
+	if result != "" {
+		e.metrics.fetched(g.key.source, result, now.Sub(start).Seconds())
+	}
+
+	e.mu.Lock()
+	g.src.inflight--
+	if !g.removed {
+		// When ctx is done (shutting down, or leadership lost) the fetch was cut
+		// short: its failure must not become the objectives' state.
+		if ctx.Err() == nil {
+			owners = e.evaluateLocked(g, obs, now, owners)
+		}
+		next := g.due.Add(e.jittered(g.interval))
+		if !next.After(now) {
+			next = now.Add(e.jittered(g.interval))
+		}
+		g.due = next
+		heap.Push(&e.heap, g)
+	}
+	e.markRunnableLocked(g.src)
+	e.maybeDropSourceLocked(g.src)
+	if len(owners) == 0 || e.notify == nil {
+		e.busy--
+		e.kickLocked()
+		e.mu.Unlock()
+		return owners
+	}
+	e.mu.Unlock()
+
+	// The worker keeps its pool slot while it notifies, so a busy engine is one
+	// that still has effects to deliver.
+	for _, o := range owners {
+		e.notify(o)
+	}
+	e.mu.Lock()
+	e.busy--
+	e.kickLocked()
+	e.mu.Unlock()
+	return owners
+}
+
+// evaluateLocked steps every member of g with obs and appends, once each, the
+// owners to notify.
+func (e *Engine) evaluateLocked(g *group, obs Observation, now time.Time, owners []Owner) []Owner {
+	e.epoch++
+	for _, o := range g.members {
+		prev := o.state
+		o.state = Step(&o.spec, prev, obs, now)
+		first := !o.evaluated
+		o.evaluated = true
+		e.metrics.evaluated(&o.m, &o.state)
+		if (first || transitioned(&prev, &o.state)) && o.owner.mark != e.epoch {
+			o.owner.mark = e.epoch
+			owners = append(owners, o.owner.key)
+		}
+	}
+	e.metrics.countEvaluations(len(g.members))
+	e.evals.Add(uint64(len(g.members)))
+	return owners
+}
+
+// transitioned reports a change that the owner's status must record: the state,
+// or a hysteresis timestamp set or cleared.
+func transitioned(a, b *State) bool {
+	return a.State != b.State ||
+		!a.BreachingSince.Equal(b.BreachingSince) ||
+		!a.DriftingSince.Equal(b.DriftingSince) ||
+		!a.MetSince.Equal(b.MetSince)
+}
+
+// fetch queries a group's source. result is the metric result label ("success"
+// or the failure reason), empty when no provider was called.
+func (e *Engine) fetch(ctx context.Context, k groupKey) (Observation, string) {
+	var p providers.Provider
+	ok := false
+	if e.providers != nil {
+		p, ok = e.providers.Get(k.source)
+	}
+	if !ok || p == nil {
+		return Observation{Err: &providers.Error{
+			Reason:  v1alpha1.ReasonSourceNotReady,
+			Message: "signal source " + k.source + " is not ready",
+		}}, ""
+	}
+	fctx, cancel := context.WithTimeout(ctx, e.fetchTimeout)
+	defer cancel()
+	v, err := query(fctx, p, k.query)
+	if err != nil {
+		if fctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+			err = &providers.Error{
+				Reason:  v1alpha1.ReasonUnreachable,
+				Message: fmt.Sprintf("signal source %s did not answer within %s", k.source, e.fetchTimeout),
+				Err:     err,
+			}
+		}
+		return Observation{Err: err}, providers.ReasonOf(err, "Error")
+	}
+	return Observation{Value: v}, "success"
+}
+
+// query calls the provider, turning a panic into an error.
+func query(ctx context.Context, p providers.Provider, q string) (v float64, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = providers.Errorf("ProviderFailed", "the signal provider failed unexpectedly")
+		}
+	}()
+	return p.Query(ctx, q)
+}
