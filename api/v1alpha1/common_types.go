@@ -201,6 +201,7 @@ type Objective struct {
 	// source's minInterval. Defaults to 1m.
 	// +optional
 	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('10s')",message="interval must be a duration of at least 10s, such as 30s or 5m"
 	Interval *metav1.Duration `json:"interval,omitempty"`
 
@@ -208,6 +209,7 @@ type Objective struct {
 	// remediation task opens). 0s means at the first breach. Defaults to 0s.
 	// +optional
 	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$')",message="for must be a non-negative duration such as 0s, 10m or 1h"
 	For *metav1.Duration `json:"for,omitempty"`
 
@@ -215,6 +217,7 @@ type Objective struct {
 	// objective has recovered. Defaults to 0s.
 	// +optional
 	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$')",message="recoverFor must be a non-negative duration such as 0s, 10m or 1h"
 	RecoverFor *metav1.Duration `json:"recoverFor,omitempty"`
 

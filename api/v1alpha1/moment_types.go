@@ -55,6 +55,7 @@ type Remediation struct {
 	// Unset means no escalation.
 	// +optional
 	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s')",message="escalateAfter must be a positive duration such as 30m or 4h"
 	EscalateAfter *metav1.Duration `json:"escalateAfter,omitempty"`
 

@@ -110,6 +110,10 @@ type Delivery struct {
 	// +required
 	Event NotificationEvent `json:"event"`
 
+	// escalation number this delivery announces (Escalated only).
+	// +optional
+	Escalation int32 `json:"escalation,omitempty"`
+
 	// attempts made so far.
 	// +optional
 	Attempts int32 `json:"attempts,omitempty"`

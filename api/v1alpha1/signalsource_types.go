@@ -64,6 +64,7 @@ type PrometheusSource struct {
 	// timeout of one query. Defaults to 10s.
 	// +optional
 	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s') && duration(self) <= duration('5m')",message="timeout must be a duration between 0s and 5m, such as 10s"
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
 }
@@ -89,6 +90,7 @@ type HTTPSource struct {
 	// timeout of one request. Defaults to 10s.
 	// +optional
 	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s') && duration(self) <= duration('5m')",message="timeout must be a duration between 0s and 5m, such as 10s"
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
 
@@ -100,6 +102,11 @@ type HTTPSource struct {
 	MaxBodyBytes *int64 `json:"maxBodyBytes,omitempty"`
 }
 
+// StaticValue is a decimal number as a string, such as "99.5" or "-10".
+// +kubebuilder:validation:MaxLength=32
+// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?[0-9]+(\\\\.[0-9]+)?$')",message="every static value must be a decimal number such as 99.5 or -10"
+type StaticValue string
+
 // StaticSource holds values in the spec: manual inputs (a quarterly NPS figure),
 // demos and tests. Patching a value is a real signal change.
 type StaticSource struct {
@@ -107,8 +114,7 @@ type StaticSource struct {
 	// +required
 	// +kubebuilder:validation:MinProperties=1
 	// +kubebuilder:validation:MaxProperties=256
-	// +kubebuilder:validation:XValidation:rule="self.all(k, k.size() <= 253 && self[k].size() <= 32 && self[k].matches('^[-+]?[0-9]+(\\\\.[0-9]+)?$'))",message="every static value must be a decimal number such as 99.5 or -10 (names up to 253 characters)"
-	Values map[string]string `json:"values"`
+	Values map[string]StaticValue `json:"values"`
 }
 
 // SignalSourceSpec says where live signals come from. Exactly one provider is set.
@@ -130,6 +136,7 @@ type SignalSourceSpec struct {
 	// shorter objective intervals are raised to it. At least 10s when set.
 	// +optional
 	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('10s')",message="minInterval must be a duration of at least 10s, such as 30s or 5m"
 	MinInterval *metav1.Duration `json:"minInterval,omitempty"`
 }

@@ -1102,7 +1102,7 @@ func (in *StaticSource) DeepCopyInto(out *StaticSource) {
 	*out = *in
 	if in.Values != nil {
 		in, out := &in.Values, &out.Values
-		*out = make(map[string]string, len(*in))
+		*out = make(map[string]StaticValue, len(*in))
 		for key, val := range *in {
 			(*out)[key] = val
 		}

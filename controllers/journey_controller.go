@@ -1,0 +1,283 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	cxv1 "github.com/cxops/cxops/api/v1alpha1"
+	"github.com/cxops/cxops/internal/engine"
+	"github.com/cxops/cxops/internal/providers"
+	"github.com/cxops/cxops/internal/scoring"
+)
+
+// journeyBatch gathers the moment changes of a journey into one reconcile: when
+// thousands of moments converge at once, the journey is measured a few times, not
+// thousands.
+const journeyBatch = time.Second
+
+// JourneyReconciler measures the as-is journey against the target: per-stage
+// health, the score, the largest gaps, open remediations, and the journey-level
+// objectives (evaluated by the engine like a moment's).
+type JourneyReconciler struct {
+	client.Client
+	Engine        *engine.Engine
+	Options       Options
+	Notifications *queueSource
+	Metrics       *taskMetrics
+}
+
+// +kubebuilder:rbac:groups=cx.cxops.io,resources=journeys,verbs=get;list;watch
+// +kubebuilder:rbac:groups=cx.cxops.io,resources=journeys/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups=cx.cxops.io,resources=moments,verbs=get;list;watch
+// +kubebuilder:rbac:groups=cx.cxops.io,resources=remediationtasks,verbs=get;list;watch
+
+// Reconcile computes one Journey's status.
+func (r *JourneyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	owner := engine.Owner{Kind: "Journey", Namespace: req.Namespace, Name: req.Name}
+	j := &cxv1.Journey{}
+	if err := r.Get(ctx, req.NamespacedName, j); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.Engine.Remove(owner)
+			r.Metrics.forgetJourney(req.Namespace, req.Name)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	before := j.DeepCopy()
+
+	resolved := resolveObjectives(ctx, r.Client, j.Namespace, j.Spec.Objectives,
+		providers.QueryData{Name: j.Name, Namespace: j.Namespace, Labels: j.Labels}, j.Status.Objectives)
+	r.Engine.Set(owner, resolved.regs)
+	snap, _ := r.Engine.Snapshot(owner)
+	j.Status.Objectives = objectiveStatuses(j.Spec.Objectives, snap, resolved.problems, before.Status.Objectives)
+
+	var moments cxv1.MomentList
+	if err := r.List(ctx, &moments, client.InNamespace(j.Namespace), client.MatchingFields{indexMomentJourney: j.Name}); err != nil {
+		return ctrl.Result{}, err
+	}
+	var tasks cxv1.RemediationTaskList
+	if err := r.List(ctx, &tasks, client.InNamespace(j.Namespace), client.MatchingLabels{LabelJourney: labelValue(j.Name)}); err != nil {
+		return ctrl.Result{}, err
+	}
+	measure(j, moments.Items, tasks.Items)
+	setReadiness(&j.Status.Conditions, j.Generation, resolved.outcome)
+	j.Status.ObservedGeneration = j.Generation
+	r.Metrics.journey(j)
+
+	// Only values changed: not worth a write (live values are metrics).
+	if !statusChanged(before, j) {
+		return ctrl.Result{}, nil
+	}
+	_, err := patchStatus(ctx, r.Client, before, j, func(o client.Object) any { return o.(*cxv1.Journey).Status })
+	return done(ctrl.Result{}, err)
+}
+
+func statusChanged(before, after *cxv1.Journey) bool {
+	b, a := before.Status.DeepCopy(), after.Status.DeepCopy()
+	b.Objectives, a.Objectives = withoutValues(b.Objectives), withoutValues(a.Objectives)
+	return !equalJSON(b, a)
+}
+
+// measure fills the journey's status from its moments and tasks.
+func measure(j *cxv1.Journey, moments []cxv1.Moment, tasks []cxv1.RemediationTask) {
+	st := &j.Status
+	stageIdx := map[string]int{}
+	st.Stages = make([]cxv1.StageStatus, len(j.Spec.Stages))
+	stageHealth := make([][]cxv1.HealthState, len(j.Spec.Stages))
+	for i, s := range j.Spec.Stages {
+		stageIdx[s.Name] = i
+		st.Stages[i] = cxv1.StageStatus{Name: s.Name}
+	}
+	st.Moments = cxv1.MomentCounts{}
+	st.DriftingMoments = 0
+
+	var objs []scoring.Objective
+	var momentHealth []cxv1.HealthState
+	for i := range moments {
+		m := &moments[i]
+		h := m.Status.Health
+		if h == "" {
+			h = cxv1.HealthUnknown
+		}
+		momentHealth = append(momentHealth, h)
+		scoring.Count(&st.Moments, h)
+		if m.Status.Drifting != "" {
+			st.DriftingMoments++
+		}
+		if idx, ok := stageIdx[m.Spec.Stage]; ok {
+			scoring.Count(&st.Stages[idx].Moments, h)
+			stageHealth[idx] = append(stageHealth[idx], h)
+		}
+		mw := float64(ptr.Deref(impactWeight(m), 1))
+		for _, o := range m.Spec.Objectives {
+			objs = append(objs, scoredObjective(o, findObjective(m.Status.Objectives, o.Name), m.Name, m.Spec.Stage, mw))
+		}
+	}
+	for _, o := range j.Spec.Objectives {
+		objs = append(objs, scoredObjective(o, findObjective(st.Objectives, o.Name), "", "", 1))
+	}
+	for i := range st.Stages {
+		st.Stages[i].Health = scoring.Worst(stageHealth[i]...)
+	}
+
+	if score, ok := scoring.Score(objs); ok {
+		st.Score = &score
+	} else {
+		st.Score = nil
+	}
+	st.Health = scoring.JourneyHealth(objs, momentHealth)
+	st.TopGaps = scoring.TopGaps(objs, 5)
+
+	st.OpenRemediations = 0
+	for _, t := range tasks {
+		if t.Status.Phase != cxv1.TaskResolved {
+			st.OpenRemediations++
+		}
+	}
+
+	status, reason, message := journeyHealthCondition(st, objs, len(moments))
+	setCondition(&st.Conditions, j.Generation, cxv1.HealthyCondition, status, reason, message)
+}
+
+func impactWeight(m *cxv1.Moment) *int32 {
+	if m.Spec.Impact == nil {
+		return nil
+	}
+	return m.Spec.Impact.Weight
+}
+
+func scoredObjective(o cxv1.Objective, s *cxv1.ObjectiveStatus, moment, stage string, momentWeight float64) scoring.Objective {
+	so := scoring.Objective{
+		Moment: moment, Stage: stage, Name: o.Name, State: cxv1.StateUnknown,
+		Weight: float64(ptr.Deref(o.Weight, 1)) * momentWeight, MomentW: momentWeight,
+		Key: ptr.Deref(o.Key, false),
+	}
+	if s == nil {
+		return so
+	}
+	so.State, so.Target = s.State, s.Target
+	if s.Value != nil {
+		so.Value = *s.Value
+		if v, err := strconv.ParseFloat(*s.Value, 64); err == nil {
+			so.NormGap, so.HasNorm = normalizedGap(o.Target, v)
+		}
+	}
+	return so
+}
+
+func normalizedGap(t cxv1.Target, v float64) (float64, bool) {
+	num := func(p *string) float64 {
+		if p == nil {
+			return 0
+		}
+		f, _ := strconv.ParseFloat(*p, 64)
+		return f
+	}
+	return scoring.NormalizedGap(t.Operator, v, num(t.Value), num(t.Min), num(t.Max)), true
+}
+
+func journeyHealthCondition(st *cxv1.JourneyStatus, objs []scoring.Objective, moments int) (metav1.ConditionStatus, string, string) {
+	if key, missed := scoring.KeyMissed(objs); missed {
+		where := key.Name
+		if key.Moment != "" {
+			where = key.Moment + "/" + key.Name
+		}
+		return metav1.ConditionFalse, cxv1.ReasonKeyObjectiveBreached,
+			fmt.Sprintf("key objective %s is %s (value %s, target %s)", where, key.State, orDash(key.Value), key.Target)
+	}
+	if moments == 0 && len(objs) == 0 {
+		return metav1.ConditionUnknown, cxv1.ReasonNoMoments, "the journey has no moments yet"
+	}
+	gaps := make([]string, 0, len(st.TopGaps))
+	for _, g := range st.TopGaps {
+		gaps = append(gaps, fmt.Sprintf("%s/%s %s", g.Moment, g.Objective, g.State))
+	}
+	score := "no score"
+	if st.Score != nil {
+		score = fmt.Sprintf("score %d", *st.Score)
+	}
+	switch st.Health {
+	case cxv1.HealthDegraded:
+		reason := cxv1.ReasonObjectiveBreached
+		if st.DriftingMoments > 0 {
+			reason = cxv1.ReasonObjectiveDrifting
+		}
+		return metav1.ConditionFalse, reason, fmt.Sprintf("%s, below %d; largest gaps: %s", score, scoring.DegradedBelow, strings.Join(gaps, ", "))
+	case cxv1.HealthUnknown:
+		return metav1.ConditionUnknown, cxv1.ReasonNoData, "no objective has data yet"
+	case cxv1.HealthAtRisk:
+		msg := fmt.Sprintf("%s; %d of %d moments healthy", score, st.Moments.Healthy, st.Moments.Total)
+		if len(gaps) > 0 {
+			msg += "; largest gaps: " + strings.Join(gaps, ", ")
+		}
+		return metav1.ConditionTrue, cxv1.ReasonObjectiveAtRisk, msg
+	}
+	return metav1.ConditionTrue, cxv1.ReasonObjectivesMet, fmt.Sprintf("%s; all %d moments healthy", score, st.Moments.Total)
+}
+
+// SetupWithManager watches Journeys (spec), the engine's transitions for
+// journey-level objectives, Moments whose health changes, and tasks.
+func (r *JourneyReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	toJourney := batched(journeyBatch, func(o client.Object) []types.NamespacedName {
+		m := o.(*cxv1.Moment)
+		return []types.NamespacedName{ctrlKey(m.Namespace, m.Spec.JourneyRef.Name)}
+	})
+	taskToJourney := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+		t := o.(*cxv1.RemediationTask)
+		if t.Spec.JourneyRef == nil {
+			return nil
+		}
+		return []reconcile.Request{{NamespacedName: ctrlKey(t.Namespace, t.Spec.JourneyRef.Name)}}
+	})
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&cxv1.Journey{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&cxv1.Moment{}, toJourney, builder.WithPredicates(momentMeasureChanged())).
+		Watches(&cxv1.RemediationTask{}, taskToJourney, builder.WithPredicates(taskPhaseChanged())).
+		Watches(&cxv1.SignalSource{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			return requestsFor(ctx, r.Client, &cxv1.JourneyList{}, o.GetNamespace(), indexJourneySources, o.GetName())
+		}), builder.WithPredicates(readyChanged())).
+		WatchesRawSource(r.Notifications.Source()).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.Concurrency}).
+		Named("journey").
+		Complete(r)
+}
+
+// momentMeasureChanged passes moment events that change what a journey or stream
+// measures: creation, deletion, a new spec, or new objective states. A heartbeat
+// that refreshes only values does not pass.
+func momentMeasureChanged() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, n := e.ObjectOld.(*cxv1.Moment), e.ObjectNew.(*cxv1.Moment)
+			if o.Generation != n.Generation || o.Status.Health != n.Status.Health || o.Status.Drifting != n.Status.Drifting {
+				return true
+			}
+			return !equalJSON(withoutValues(o.Status.Objectives), withoutValues(n.Status.Objectives))
+		},
+	}
+}
+
+// taskPhaseChanged passes task creations, deletions and phase changes.
+func taskPhaseChanged() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			return e.ObjectOld.(*cxv1.RemediationTask).Status.Phase != e.ObjectNew.(*cxv1.RemediationTask).Status.Phase
+		},
+	}
+}

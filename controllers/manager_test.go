@@ -1,0 +1,106 @@
+package controllers
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap/zapcore"
+	"k8s.io/client-go/rest"
+	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+)
+
+var (
+	// testClock drives the engine and the reconcilers' deadlines: tests step it.
+	testClock = clocktesting.NewFakeClock(time.Now())
+	// writes counts the manager's writes to status subresources, per object path.
+	writes = &writeCounter{counts: map[string]int{}}
+	// system is the running cxops system (engine, registry).
+	system *System
+)
+
+func zapLevel() zapcore.Level {
+	if os.Getenv("CXOPS_TEST_LOG") != "" {
+		return zapcore.DebugLevel
+	}
+	return zapcore.ErrorLevel
+}
+
+// startManager runs the cxops controllers against the test API server, with the
+// fake clock and a transport that counts status writes.
+func startManager(ctx context.Context, cfg *rest.Config) (func(time.Duration), error) {
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return writes.wrap(rt) }
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		// Tests restart the manager in the same process.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		return nil, err
+	}
+	system, err = Setup(mgr, Options{
+		Concurrency:         4,
+		Heartbeat:           5 * time.Minute,
+		FirstEvaluationWait: 2 * time.Second,
+		TaskResync:          time.Hour,
+		TaskRetention:       24 * time.Hour,
+		TaskKeep:            3,
+		Clock:               testClock,
+		Jitter:              -1,
+		Registerer:          prometheus.NewRegistry(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := mgr.Start(ctx); err != nil {
+			panic(err)
+		}
+	}()
+	return func(d time.Duration) {
+		select {
+		case <-done:
+		case <-time.After(d):
+		}
+	}, nil
+}
+
+// writeCounter counts PATCH and PUT requests to status subresources.
+type writeCounter struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (w *writeCounter) wrap(next http.RoundTripper) http.RoundTripper {
+	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		if (req.Method == http.MethodPatch || req.Method == http.MethodPut) && strings.HasSuffix(req.URL.Path, "/status") {
+			w.mu.Lock()
+			w.counts[strings.TrimSuffix(req.URL.Path, "/status")]++
+			w.mu.Unlock()
+		}
+		return next.RoundTrip(req)
+	})
+}
+
+// of returns the number of status writes to one object, e.g. of("moments", ns, name).
+func (w *writeCounter) of(resource, ns, name string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.counts["/apis/cx.cxops.io/v1alpha1/namespaces/"+ns+"/"+resource+"/"+name]
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -1,0 +1,115 @@
+package controllers
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	cxv1 "github.com/cxops/cxops/api/v1alpha1"
+)
+
+// taskMetrics are the closed loop's metrics: open tasks (counted from the cache at
+// scrape time, so they are always right), open-to-resolve durations, journey scores
+// and stage health.
+type taskMetrics struct {
+	reader      client.Reader
+	open        *prometheus.Desc
+	durations   *prometheus.HistogramVec
+	score       *prometheus.GaugeVec
+	stageHealth *prometheus.GaugeVec
+}
+
+func newTaskMetrics(reg prometheus.Registerer, reader client.Reader) *taskMetrics {
+	m := &taskMetrics{
+		reader: reader,
+		open: prometheus.NewDesc("cxops_remediation_tasks_open",
+			"Remediation tasks not yet resolved, by journey, stream, severity and phase.",
+			[]string{"namespace", "journey", "stream", "severity", "phase"}, nil),
+		durations: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "cxops_remediation_task_duration_seconds",
+			Help:    "Time from a remediation task's opening to its resolution.",
+			Buckets: []float64{60, 300, 900, 3600, 4 * 3600, 12 * 3600, 86400, 3 * 86400, 7 * 86400},
+		}, []string{"namespace", "journey", "stream", "severity", "resolution"}),
+		score: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cxops_journey_score",
+			Help: "Journey score, 0-100: the weighted share of objectives met.",
+		}, []string{"namespace", "journey"}),
+		stageHealth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cxops_journey_stage_health",
+			Help: "1 for the current health of each journey stage, 0 for the others.",
+		}, []string{"namespace", "journey", "stage", "health"}),
+	}
+	for _, c := range []prometheus.Collector{m, m.durations, m.score, m.stageHealth} {
+		if err := reg.Register(c); err != nil {
+			if _, dup := err.(prometheus.AlreadyRegisteredError); !dup {
+				panic(err)
+			}
+		}
+	}
+	return m
+}
+
+// Describe implements prometheus.Collector for the open-task gauge.
+func (m *taskMetrics) Describe(ch chan<- *prometheus.Desc) { ch <- m.open }
+
+// Collect counts open tasks from the informer cache.
+func (m *taskMetrics) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var list cxv1.RemediationTaskList
+	if err := m.reader.List(ctx, &list); err != nil {
+		return
+	}
+	type key struct{ ns, journey, stream, severity, phase string }
+	counts := map[key]float64{}
+	for _, t := range list.Items {
+		if t.Status.Phase == cxv1.TaskResolved {
+			continue
+		}
+		k := key{t.Namespace, refName(t.Spec.JourneyRef), refName(t.Spec.StreamRef), string(t.Status.Severity), string(t.Status.Phase)}
+		counts[k]++
+	}
+	for k, v := range counts {
+		ch <- prometheus.MustNewConstMetric(m.open, prometheus.GaugeValue, v, k.ns, k.journey, k.stream, k.severity, k.phase)
+	}
+}
+
+func (m *taskMetrics) resolved(t *cxv1.RemediationTask, now time.Time) {
+	if t.Status.OpenedTime == nil {
+		return
+	}
+	m.durations.WithLabelValues(t.Namespace, refName(t.Spec.JourneyRef), refName(t.Spec.StreamRef),
+		string(t.Status.Severity), string(t.Status.Resolution)).Observe(now.Sub(t.Status.OpenedTime.Time).Seconds())
+}
+
+func (m *taskMetrics) journey(j *cxv1.Journey) {
+	if j.Status.Score != nil {
+		m.score.WithLabelValues(j.Namespace, j.Name).Set(float64(*j.Status.Score))
+	} else {
+		m.score.DeleteLabelValues(j.Namespace, j.Name)
+	}
+	m.stageHealth.DeletePartialMatch(prometheus.Labels{"namespace": j.Namespace, "journey": j.Name})
+	for _, s := range j.Status.Stages {
+		for _, h := range []cxv1.HealthState{cxv1.HealthHealthy, cxv1.HealthAtRisk, cxv1.HealthDegraded, cxv1.HealthUnknown} {
+			v := 0.0
+			if s.Health == h {
+				v = 1
+			}
+			m.stageHealth.WithLabelValues(j.Namespace, j.Name, s.Name, string(h)).Set(v)
+		}
+	}
+}
+
+func (m *taskMetrics) forgetJourney(ns, name string) {
+	m.score.DeleteLabelValues(ns, name)
+	m.stageHealth.DeletePartialMatch(prometheus.Labels{"namespace": ns, "journey": name})
+}
+
+func refName(r *cxv1.LocalObjectReference) string {
+	if r == nil {
+		return ""
+	}
+	return r.Name
+}

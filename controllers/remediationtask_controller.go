@@ -1,0 +1,268 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	cxv1 "github.com/cxops/cxops/api/v1alpha1"
+	"github.com/cxops/cxops/internal/notify"
+)
+
+// maxDeliveryAttempts is how often a notification is tried before it is given up.
+const maxDeliveryAttempts = 12
+
+// RemediationTaskReconciler runs a task's lifecycle: open, acknowledged, escalated
+// when nobody acknowledges in time, resolved when its objective recovers (or by
+// hand), notified to its sinks, and deleted when retention says so.
+type RemediationTaskReconciler struct {
+	client.Client
+	// APIReader reads the sinks' header Secrets without caching them.
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+	Options   Options
+	Sender    *notify.Sender
+	Metrics   *taskMetrics
+	// Deadlines wakes tasks for escalation and retention on the injected clock.
+	Deadlines *queueSource
+}
+
+// +kubebuilder:rbac:groups=cx.cxops.io,resources=remediationtasks,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups=cx.cxops.io,resources=remediationtasks/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups=cx.cxops.io,resources=roadmapstreams,verbs=get;list;watch
+
+// Reconcile advances one task.
+func (r *RemediationTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	t := &cxv1.RemediationTask{}
+	if err := r.Get(ctx, req.NamespacedName, t); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.Deadlines.Forget(req.NamespacedName)
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !t.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	now := r.Options.Clock.Now()
+
+	m := &cxv1.Moment{}
+	if err := r.Get(ctx, ctrlKey(t.Namespace, t.Spec.MomentRef.Name), m); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return ctrl.Result{}, err
+		}
+		m = nil
+	}
+	// Notifications leave the cluster: decide on the live object, not on a cache
+	// that may not have seen the last delivery yet.
+	if len(r.sinksOf(ctx, t, m)) > 0 {
+		if err := r.APIReader.Get(ctx, req.NamespacedName, t); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+	}
+	before := t.DeepCopy()
+	r.advance(t, m, now)
+	r.recordTransitions(before, t)
+
+	retry := r.deliver(ctx, t, m)
+
+	t.Status.ObservedGeneration = t.Generation
+	// Delivery records are never lost: a write from a stale copy conflicts, and the
+	// task is read again.
+	if _, err := patchStatus(ctx, r.Client, before, t, func(o client.Object) any { return o.(*cxv1.RemediationTask).Status }); err != nil {
+		return done(ctrl.Result{}, err)
+	}
+	if t.Status.Phase == cxv1.TaskResolved {
+		if done, err := r.retain(ctx, t, now); err != nil || done {
+			return ctrl.Result{}, err
+		}
+	}
+	r.Deadlines.EnqueueAfter(req.NamespacedName, r.next(t, m, now))
+	return ctrl.Result{RequeueAfter: retry}, nil
+}
+
+// advance moves the task through its phases. A resolved task is never reopened.
+func (r *RemediationTaskReconciler) advance(t *cxv1.RemediationTask, m *cxv1.Moment, now time.Time) {
+	st := &t.Status
+	if st.Phase == "" {
+		st.Phase = cxv1.TaskOpen
+		st.OpenedTime = timePtr(now)
+		st.Severity = t.Spec.Severity
+	}
+	if st.Phase == cxv1.TaskResolved {
+		return
+	}
+	if resolution, why := r.resolution(t, m); resolution != "" {
+		st.Phase = cxv1.TaskResolved
+		st.Resolution = resolution
+		st.ResolvedTime = timePtr(now)
+		r.Metrics.resolved(t, now)
+		if r.Recorder != nil {
+			r.Recorder.Eventf(t, nil, corev1.EventTypeNormal, "Resolved", "Resolve", "%s: %s", resolution, why)
+		}
+		return
+	}
+	if ptr.Deref(t.Spec.Acknowledged, false) && st.Phase == cxv1.TaskOpen {
+		st.Phase = cxv1.TaskAcknowledged
+		st.AcknowledgedTime = timePtr(now)
+	}
+	if st.Phase == cxv1.TaskOpen {
+		if after := escalateAfter(m); after > 0 && st.Severity != cxv1.SeverityCritical {
+			last := st.OpenedTime
+			if st.EscalatedTime != nil {
+				last = st.EscalatedTime
+			}
+			if last != nil && !now.Before(last.Add(after)) {
+				st.Severity = raise(st.Severity)
+				st.Escalations++
+				st.EscalatedTime = timePtr(now)
+				if r.Recorder != nil {
+					r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, "Escalated", "Escalate",
+						"nobody acknowledged the task within %s: severity raised to %s", after, st.Severity)
+				}
+			}
+		}
+	}
+}
+
+// resolution says whether and why the task is resolved now.
+func (r *RemediationTaskReconciler) resolution(t *cxv1.RemediationTask, m *cxv1.Moment) (cxv1.Resolution, string) {
+	if ptr.Deref(t.Spec.Resolved, false) {
+		return cxv1.ResolutionManual, "resolved by hand"
+	}
+	if m == nil {
+		return cxv1.ResolutionObjectiveRemoved, "the moment no longer exists"
+	}
+	inSpec := false
+	for _, o := range m.Spec.Objectives {
+		inSpec = inSpec || o.Name == t.Spec.Objective
+	}
+	if !inSpec {
+		return cxv1.ResolutionObjectiveRemoved, "the objective was removed from the moment"
+	}
+	if m.Spec.Remediation != nil && !ptr.Deref(m.Spec.Remediation.AutoResolve, true) {
+		return "", ""
+	}
+	os := findObjective(m.Status.Objectives, t.Spec.Objective)
+	if os == nil || os.LastEvaluated == nil || !os.LastEvaluated.After(t.Spec.BreachingSince.Time) {
+		// The moment's status predates this episode: nothing to conclude yet.
+		return "", ""
+	}
+	switch {
+	case os.BreachingSince == nil && os.DriftingSince == nil && (os.State == cxv1.StateMet || os.State == cxv1.StateWarning):
+		return cxv1.ResolutionAutoRecovered, fmt.Sprintf("objective %s recovered (%s)", t.Spec.Objective, os.State)
+	case os.BreachingSince != nil && os.BreachingSince.After(t.Spec.BreachingSince.Time):
+		return cxv1.ResolutionAutoRecovered, fmt.Sprintf("objective %s recovered; a new episode began at %s", t.Spec.Objective, os.BreachingSince.UTC().Format(time.RFC3339))
+	}
+	return "", ""
+}
+
+func escalateAfter(m *cxv1.Moment) time.Duration {
+	if m == nil || m.Spec.Remediation == nil || m.Spec.Remediation.EscalateAfter == nil {
+		return 0
+	}
+	return m.Spec.Remediation.EscalateAfter.Duration
+}
+
+func raise(s cxv1.Severity) cxv1.Severity {
+	switch s {
+	case cxv1.SeverityLow:
+		return cxv1.SeverityMedium
+	case cxv1.SeverityMedium:
+		return cxv1.SeverityHigh
+	}
+	return cxv1.SeverityCritical
+}
+
+func (r *RemediationTaskReconciler) recordTransitions(before, t *cxv1.RemediationTask) {
+	if r.Recorder == nil || before.Status.Phase != "" || t.Status.Phase == "" {
+		return
+	}
+	r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, "Opened", "Open", "%s (team %s, severity %s)",
+		t.Spec.Summary, orDash(t.Spec.Team), t.Status.Severity)
+}
+
+// next is when to look at the task again on the injected clock: the escalation
+// deadline, the retention deadline, or the resync period, whichever comes first.
+// Delivery retries are scheduled apart, in wall-clock time.
+func (r *RemediationTaskReconciler) next(t *cxv1.RemediationTask, m *cxv1.Moment, now time.Time) time.Duration {
+	d := r.Options.TaskResync
+	st := t.Status
+	if after := escalateAfter(m); st.Phase == cxv1.TaskOpen && after > 0 {
+		last := st.OpenedTime
+		if st.EscalatedTime != nil {
+			last = st.EscalatedTime
+		}
+		if until := last.Add(after).Sub(now); until > 0 && until < d {
+			d = until
+		}
+	}
+	if st.Phase == cxv1.TaskResolved && st.ResolvedTime != nil {
+		if until := st.ResolvedTime.Add(r.Options.TaskRetention).Sub(now); until > 0 && until < d {
+			d = until
+		}
+	}
+	return d
+}
+
+// retain deletes resolved tasks past the retention time, and the oldest resolved
+// tasks of the moment beyond the count kept. It reports whether t was deleted.
+func (r *RemediationTaskReconciler) retain(ctx context.Context, t *cxv1.RemediationTask, now time.Time) (bool, error) {
+	if t.Status.ResolvedTime != nil && !now.Before(t.Status.ResolvedTime.Add(r.Options.TaskRetention)) {
+		return true, client.IgnoreNotFound(r.Delete(ctx, t))
+	}
+	var list cxv1.RemediationTaskList
+	if err := r.List(ctx, &list, client.InNamespace(t.Namespace), client.MatchingFields{indexTaskMoment: t.Spec.MomentRef.Name}); err != nil {
+		return false, err
+	}
+	var resolved []cxv1.RemediationTask
+	for _, o := range list.Items {
+		if o.Status.Phase == cxv1.TaskResolved && o.Status.ResolvedTime != nil && o.DeletionTimestamp.IsZero() {
+			resolved = append(resolved, o)
+		}
+	}
+	if len(resolved) <= r.Options.TaskKeep {
+		return false, nil
+	}
+	sort.Slice(resolved, func(i, j int) bool {
+		a, b := resolved[i].Status.ResolvedTime, resolved[j].Status.ResolvedTime
+		if !a.Equal(b) {
+			return b.Before(a)
+		}
+		return resolved[i].Name < resolved[j].Name
+	})
+	deleted := false
+	for _, o := range resolved[r.Options.TaskKeep:] {
+		if err := r.Delete(ctx, &o); client.IgnoreNotFound(err) != nil {
+			return deleted, err
+		}
+		deleted = deleted || o.Name == t.Name
+	}
+	return deleted, nil
+}
+
+// SetupWithManager watches tasks (spec changes: acknowledged, resolved) and the
+// moments they belong to (status changes decide resolution).
+func (r *RemediationTaskReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&cxv1.RemediationTask{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&cxv1.Moment{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			return requestsFor(ctx, r.Client, &cxv1.RemediationTaskList{}, o.GetNamespace(), indexTaskMoment, o.GetName())
+		}), builder.WithPredicates(momentMeasureChanged())).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.Concurrency}).
+		WatchesRawSource(r.Deadlines.Source()).
+		Named("remediationtask").
+		Complete(r)
+}

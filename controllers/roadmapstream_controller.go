@@ -1,0 +1,143 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	cxv1 "github.com/cxops/cxops/api/v1alpha1"
+	"github.com/cxops/cxops/internal/scoring"
+)
+
+// indexStreamMoments indexes streams by the moments their initiatives address.
+const indexStreamMoments = "cx.cxops.io/addressed-moments"
+
+// RoadmapStreamReconciler measures a stream's initiatives against the objectives
+// they address, finds initiatives at risk, and counts the tasks routed to it.
+type RoadmapStreamReconciler struct {
+	client.Client
+	Options Options
+}
+
+// +kubebuilder:rbac:groups=cx.cxops.io,resources=roadmapstreams,verbs=get;list;watch
+// +kubebuilder:rbac:groups=cx.cxops.io,resources=roadmapstreams/status,verbs=get;patch;update
+
+// Reconcile computes one RoadmapStream's status.
+func (r *RoadmapStreamReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	s := &cxv1.RoadmapStream{}
+	if err := r.Get(ctx, req.NamespacedName, s); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	before := s.DeepCopy()
+	now := r.Options.Clock.Now()
+
+	var lookupErr error
+	lookup := func(name string) (map[string]cxv1.ObjectiveState, bool) {
+		m := &cxv1.Moment{}
+		if err := r.Get(ctx, ctrlKey(s.Namespace, name), m); err != nil {
+			if !apierrors.IsNotFound(err) {
+				lookupErr = err
+			}
+			return nil, false
+		}
+		states := make(map[string]cxv1.ObjectiveState, len(m.Spec.Objectives))
+		for _, o := range m.Spec.Objectives {
+			states[o.Name] = cxv1.StateUnknown
+			if st := findObjective(m.Status.Objectives, o.Name); st != nil {
+				states[o.Name] = st.State
+			}
+		}
+		return states, true
+	}
+
+	st := &s.Status
+	st.Initiatives = make([]cxv1.InitiativeStatus, 0, len(s.Spec.Initiatives))
+	st.ObjectivesAddressed, st.ObjectivesAttained, st.AtRisk = 0, 0, 0
+	var atRisk []string
+	for _, in := range s.Spec.Initiatives {
+		is := scoring.Initiative(in, lookup, now)
+		st.Initiatives = append(st.Initiatives, is)
+		st.ObjectivesAddressed += is.ObjectivesAddressed
+		st.ObjectivesAttained += is.ObjectivesAttained
+		if is.AtRisk {
+			st.AtRisk++
+			atRisk = append(atRisk, in.Name+": "+is.Message)
+		}
+	}
+	if lookupErr != nil {
+		return ctrl.Result{}, lookupErr
+	}
+	st.Progress = scoring.Progress(s.Spec.Initiatives)
+
+	var tasks cxv1.RemediationTaskList
+	if err := r.List(ctx, &tasks, client.InNamespace(s.Namespace), client.MatchingFields{indexTaskStream: s.Name}); err != nil {
+		return ctrl.Result{}, err
+	}
+	st.OpenRemediations = 0
+	for _, t := range tasks.Items {
+		if t.Status.Phase != cxv1.TaskResolved {
+			st.OpenRemediations++
+		}
+	}
+
+	if len(atRisk) > 0 {
+		setCondition(&st.Conditions, s.Generation, cxv1.OnTrackCondition, metav1.ConditionFalse, cxv1.ReasonInitiativesAtRisk,
+			fmt.Sprintf("%d of %d initiatives at risk: %s", len(atRisk), len(s.Spec.Initiatives), strings.Join(atRisk, "; ")))
+	} else {
+		setCondition(&st.Conditions, s.Generation, cxv1.OnTrackCondition, metav1.ConditionTrue, cxv1.ReasonInitiativesOnTrack,
+			fmt.Sprintf("%d initiatives, progress %d%%, %d of %d addressed objectives attained",
+				len(s.Spec.Initiatives), st.Progress, st.ObjectivesAttained, st.ObjectivesAddressed))
+	}
+	setReadiness(&st.Conditions, s.Generation, ready(cxv1.ReasonSucceeded, "initiatives measured"))
+	st.ObservedGeneration = s.Generation
+
+	if _, err := patchStatus(ctx, r.Client, before, s, func(o client.Object) any { return o.(*cxv1.RoadmapStream).Status }); err != nil {
+		return done(ctrl.Result{}, err)
+	}
+	// Risk depends on the date: look again as days pass.
+	return ctrl.Result{RequeueAfter: wait.Jitter(time.Hour, 0.1)}, nil
+}
+
+// SetupWithManager watches streams, the moments their initiatives address, and the
+// tasks routed to them.
+func (r *RoadmapStreamReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &cxv1.RoadmapStream{}, indexStreamMoments,
+		func(o client.Object) []string {
+			var names []string
+			for _, in := range o.(*cxv1.RoadmapStream).Spec.Initiatives {
+				for _, a := range in.Addresses {
+					names = append(names, a.Moment)
+				}
+			}
+			return names
+		}); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&cxv1.RoadmapStream{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&cxv1.Moment{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			return requestsFor(ctx, r.Client, &cxv1.RoadmapStreamList{}, o.GetNamespace(), indexStreamMoments, o.GetName())
+		}), builder.WithPredicates(momentMeasureChanged())).
+		Watches(&cxv1.RemediationTask{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			t := o.(*cxv1.RemediationTask)
+			if t.Spec.StreamRef == nil {
+				return nil
+			}
+			return []reconcile.Request{{NamespacedName: ctrlKey(t.Namespace, t.Spec.StreamRef.Name)}}
+		}), builder.WithPredicates(taskPhaseChanged())).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.Concurrency}).
+		Named("roadmapstream").
+		Complete(r)
+}

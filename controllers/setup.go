@@ -1,0 +1,65 @@
+package controllers
+
+import (
+	"context"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/cxops/cxops/internal/engine"
+	"github.com/cxops/cxops/internal/notify"
+	"github.com/cxops/cxops/internal/providers"
+)
+
+// System is what Setup wires into a manager: the provider registry, the evaluation
+// engine and the reconcilers. Tests use it to reach the engine.
+type System struct {
+	Registry *providers.Registry
+	Engine   *engine.Engine
+	Options  Options
+}
+
+// Setup adds the cxops indexes, the evaluation engine (leader only) and one
+// reconciler per kind to the manager.
+func Setup(mgr ctrl.Manager, opts Options) (*System, error) {
+	opts = opts.withDefaults()
+	if err := setupIndexes(context.Background(), mgr.GetFieldIndexer()); err != nil {
+		return nil, err
+	}
+	moments, journeys, tasks := newQueueSource(opts.Clock), newQueueSource(opts.Clock), newQueueSource(opts.Clock)
+	registry := providers.NewRegistry()
+	eng := engine.New(engine.Options{
+		Clock:      opts.Clock,
+		Providers:  registry,
+		Registerer: opts.Registerer,
+		Jitter:     opts.Jitter,
+		Notify: func(o engine.Owner) {
+			key := ctrlKey(o.Namespace, o.Name)
+			switch o.Kind {
+			case "Moment":
+				moments.Enqueue(key)
+			case "Journey":
+				journeys.Enqueue(key)
+			}
+		},
+	})
+	if err := mgr.Add(eng); err != nil {
+		return nil, err
+	}
+	recorder := mgr.GetEventRecorder("cxops")
+	metrics := newTaskMetrics(opts.Registerer, mgr.GetClient())
+	sender := notify.NewSender(notify.Options{Policy: opts.Egress, Limiter: opts.Providers.Limiter})
+
+	reconcilers := []interface{ SetupWithManager(ctrl.Manager) error }{
+		&SignalSourceReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Registry: registry, Engine: eng, Options: opts},
+		&MomentReconciler{Client: mgr.GetClient(), Engine: eng, Recorder: recorder, Options: opts, Notifications: moments},
+		&JourneyReconciler{Client: mgr.GetClient(), Engine: eng, Options: opts, Notifications: journeys, Metrics: metrics},
+		&RoadmapStreamReconciler{Client: mgr.GetClient(), Options: opts},
+		&RemediationTaskReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Options: opts, Sender: sender, Metrics: metrics, Deadlines: tasks},
+	}
+	for _, r := range reconcilers {
+		if err := r.SetupWithManager(mgr); err != nil {
+			return nil, err
+		}
+	}
+	return &System{Registry: registry, Engine: eng, Options: opts}, nil
+}

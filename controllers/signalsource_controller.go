@@ -1,0 +1,188 @@
+package controllers
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	cxv1 "github.com/cxops/cxops/api/v1alpha1"
+	"github.com/cxops/cxops/internal/engine"
+	"github.com/cxops/cxops/internal/providers"
+)
+
+// SignalSourceReconciler builds the provider of each SignalSource from its spec and
+// Secrets, probes it, reports Ready, and hands the provider to the evaluation engine
+// through the registry.
+type SignalSourceReconciler struct {
+	client.Client
+	// APIReader reads Secrets without caching their data.
+	APIReader client.Reader
+	Registry  *providers.Registry
+	Engine    *engine.Engine
+	Options   Options
+
+	mu       sync.Mutex
+	failures map[types.NamespacedName]int
+	seen     map[types.NamespacedName]int64
+}
+
+// +kubebuilder:rbac:groups=cx.cxops.io,resources=signalsources,verbs=get;list;watch
+// +kubebuilder:rbac:groups=cx.cxops.io,resources=signalsources/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+
+// Reconcile builds, probes and registers the provider of one SignalSource.
+func (r *SignalSourceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	src := &cxv1.SignalSource{}
+	if err := r.Get(ctx, req.NamespacedName, src); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.forget(req.NamespacedName)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	if !src.DeletionTimestamp.IsZero() {
+		r.forget(req.NamespacedName)
+		return ctrl.Result{}, nil
+	}
+	before := src.DeepCopy()
+	key := req.String()
+
+	res, outcome := r.connect(ctx, src, key)
+	src.Status.Provider = providers.Kind(src.Spec)
+	src.Status.ObservedGeneration = src.Generation
+	setReadiness(&src.Status.Conditions, src.Generation, outcome)
+	if outcome.ready {
+		now := metav1.NewTime(r.Options.Clock.Now()).Rfc3339Copy()
+		last := before.Status.LastProbeTime
+		// The probe time is refreshed at most once per probe interval: no churn.
+		if last == nil || !readyIn(before) || now.Sub(last.Time) >= r.Options.ProbeInterval/2 {
+			src.Status.LastProbeTime = &now
+		}
+	}
+	if _, err := patchStatus(ctx, r.Client, before, src, func(o client.Object) any { return o.(*cxv1.SignalSource).Status }); err != nil {
+		return done(ctrl.Result{}, err)
+	}
+	return res, nil
+}
+
+// connect builds and probes the provider; the registry holds it whenever it could be
+// built, so that objectives report the provider's own errors while it is unreachable.
+func (r *SignalSourceReconciler) connect(ctx context.Context, src *cxv1.SignalSource, key string) (ctrl.Result, readiness) {
+	secrets := func(name string) (map[string][]byte, error) {
+		s := &corev1.Secret{}
+		if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: src.Namespace, Name: name}, s); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil, providers.ErrSecretNotFound
+			}
+			return nil, err
+		}
+		return s.Data, nil
+	}
+	p, err := providers.New(src.Spec, secrets, r.Options.Providers)
+	if err != nil {
+		r.Registry.Delete(key)
+		r.Engine.TriggerSource(key)
+		reason := providers.ReasonOf(err, cxv1.ReasonInvalidSpec)
+		if reason == cxv1.ReasonInvalidSpec {
+			return ctrl.Result{}, stalled(reason, err.Error())
+		}
+		// A missing Secret is watched; other errors retry with backoff.
+		return ctrl.Result{RequeueAfter: r.backoff(src)}, waiting(reason, err.Error())
+	}
+	r.Registry.Set(key, p)
+	if changed := r.observeGeneration(src); changed {
+		// New values or settings: evaluate the objectives that use it now.
+		r.Engine.TriggerSource(key)
+	}
+
+	probeCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := p.Probe(probeCtx); err != nil {
+		return ctrl.Result{RequeueAfter: r.backoff(src)}, waiting(providers.ReasonOf(err, cxv1.ReasonUnreachable), err.Error())
+	}
+	r.resetBackoff(src)
+	return ctrl.Result{RequeueAfter: wait.Jitter(r.Options.ProbeInterval, 0.1)},
+		ready(cxv1.ReasonSucceeded, "the "+providers.Kind(src.Spec)+" source answered the probe")
+}
+
+// observeGeneration reports whether this generation of the source is new to the
+// registry.
+func (r *SignalSourceReconciler) observeGeneration(src *cxv1.SignalSource) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.seen == nil {
+		r.seen = map[types.NamespacedName]int64{}
+	}
+	k := types.NamespacedName{Namespace: src.Namespace, Name: src.Name}
+	if r.seen[k] == src.Generation {
+		return false
+	}
+	r.seen[k] = src.Generation
+	return true
+}
+
+func (r *SignalSourceReconciler) forget(key types.NamespacedName) {
+	r.Registry.Delete(key.String())
+	r.Engine.TriggerSource(key.String())
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.failures, key)
+	delete(r.seen, key)
+}
+
+// backoff doubles from 5s to 5m with each consecutive failure.
+func (r *SignalSourceReconciler) backoff(src *cxv1.SignalSource) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.failures == nil {
+		r.failures = map[types.NamespacedName]int{}
+	}
+	k := types.NamespacedName{Namespace: src.Namespace, Name: src.Name}
+	n := r.failures[k]
+	r.failures[k] = n + 1
+	d := 5 * time.Second << min(n, 6)
+	return wait.Jitter(min(d, 5*time.Minute), 0.1)
+}
+
+func (r *SignalSourceReconciler) resetBackoff(src *cxv1.SignalSource) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.failures, types.NamespacedName{Namespace: src.Namespace, Name: src.Name})
+}
+
+func readyIn(src *cxv1.SignalSource) bool {
+	for _, c := range src.Status.Conditions {
+		if c.Type == cxv1.ReadyCondition {
+			return c.Status == metav1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// SetupWithManager watches SignalSources (spec changes only) and the metadata of the
+// Secrets they reference.
+func (r *SignalSourceReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&cxv1.SignalSource{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.sourcesForSecret)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.Concurrency}).
+		Named("signalsource").
+		Complete(r)
+}
+
+func (r *SignalSourceReconciler) sourcesForSecret(ctx context.Context, obj client.Object) []reconcile.Request {
+	return requestsFor(ctx, r.Client, &cxv1.SignalSourceList{}, obj.GetNamespace(), indexSourceSecrets, obj.GetName())
+}
