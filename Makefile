@@ -3,8 +3,6 @@
 IMG ?= ghcr.io/cxops/cxops:dev
 GO ?= go
 CONTROLLER_GEN ?= $(GO) tool controller-gen
-# Where the test control plane (kube-apiserver, etcd) is built and cached.
-ENVTEST_ASSETS = $(shell hack/setup-envtest.sh | tail -n 1)
 # Test flags; CI may add -v.
 GOTESTFLAGS ?=
 BENCHFLAGS ?= -benchmem
@@ -53,7 +51,8 @@ test: vet ## Run all tests against a real API server, etcd and Prometheus.
 .PHONY: bench
 bench: ## Run the benchmarks (engine, convergence, memory) and print numbers and ratios.
 	@assets="$$(hack/setup-envtest.sh | tail -n 1)"; \
-	KUBEBUILDER_ASSETS="$$assets" $(GO) test -run '^$$' -bench . $(BENCHFLAGS) ./internal/engine/... ./test/bench/...
+	KUBEBUILDER_ASSETS="$$assets" $(GO) test -run '^$$' -bench . -benchtime 1x $(BENCHFLAGS) ./test/bench/...; \
+	$(GO) test -run '^$$' -bench . $(BENCHFLAGS) ./internal/engine/...
 
 ##@ Build
 
@@ -63,8 +62,21 @@ build: ## Build the manager and the kubectl plugin into bin/.
 	$(GO) build -o bin/kubectl-cx ./cmd/kubectl-cx
 
 .PHONY: run
-run: ## Run the manager: against the current cluster, or on a local control plane when none is reachable.
-	$(GO) run ./cmd/manager $(ARGS)
+run: ## Run the manager: against the current cluster, or on a local control plane when none is reachable (CXOPS_LOCAL=1 forces it).
+	$(GO) build -o bin/manager ./cmd/manager
+	bin/manager $(ARGS)
+
+.PHONY: demo
+demo: ## The whole story on a local control plane: healthy, drift, task opened, recovery, task resolved.
+	hack/demo.sh
+
+.PHONY: install-plugin
+install-plugin: ## Install the kubectl plugin (kubectl cx) into $GOBIN.
+	$(GO) install ./cmd/kubectl-cx
+
+.PHONY: docs
+docs: ## Regenerate the API reference in docs/reference/api.md.
+	$(GO) run ./hack/apidocs -o docs/reference/api.md
 
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).
@@ -81,9 +93,8 @@ uninstall: ## Remove the CRDs (and every cxops object) from the cluster.
 	kubectl delete --ignore-not-found -k config/crd
 
 .PHONY: deploy
-deploy: ## Deploy the manager (CRDs, RBAC, Deployment) to the current cluster.
-	cd config/manager && kubectl kustomize . >/dev/null
-	kubectl apply --server-side -k config/default
+deploy: ## Deploy the manager (CRDs, RBAC, Deployment) to the current cluster; IMG sets the image.
+	kubectl kustomize config/default | sed 's|ghcr.io/cxops/cxops:dev|$(IMG)|' | kubectl apply --server-side -f -
 
 .PHONY: undeploy
 undeploy: ## Remove the manager from the current cluster.
