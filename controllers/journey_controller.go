@@ -29,7 +29,7 @@ import (
 // journeyBatch gathers the moment changes of a journey into one reconcile: when
 // thousands of moments converge at once, the journey is measured a few times, not
 // thousands.
-const journeyBatch = time.Second
+const journeyBatch = 5 * time.Second
 
 // JourneyReconciler measures the as-is journey against the target: per-stage
 // health, the score, the largest gaps, open remediations, and the journey-level

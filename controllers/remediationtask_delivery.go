@@ -150,7 +150,7 @@ func notification(t *cxv1.RemediationTask, sinkName string, ev cxv1.Notification
 		Target:         t.Spec.Target,
 		BreachingSince: t.Spec.BreachingSince.Time,
 		Summary:        t.Spec.Summary,
-		Escalations:    escalation,
+		Escalations:    t.Status.Escalations,
 		Resolution:     t.Status.Resolution,
 		IdempotencyKey: notify.IdempotencyKey(string(t.UID), sinkName, ev, escalation),
 	}

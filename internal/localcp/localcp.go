@@ -70,6 +70,7 @@ func Start(opts Options) (*ControlPlane, error) {
 	env.ControlPlane.Etcd = &envtest.Etcd{DataDir: filepath.Join(opts.Dir, "etcd")}
 	cfg, err := env.Start()
 	if err != nil {
+		_ = env.Stop()
 		return nil, fmt.Errorf("starting the local control plane: %w", err)
 	}
 	cp := &ControlPlane{env: env, Config: cfg, Kubeconfig: filepath.Join(opts.Dir, "kubeconfig")}

@@ -11,7 +11,6 @@ import (
 	"runtime"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -64,6 +63,8 @@ func Start() (*Env, error) {
 	}
 	cfg, err := te.Start()
 	if err != nil {
+		// Start may fail after the processes started (installing the CRDs): stop them.
+		_ = te.Stop()
 		return nil, fmt.Errorf("starting the test control plane from %s: %w", assets, err)
 	}
 	return &Env{Environment: te, Config: cfg}, nil
@@ -83,9 +84,4 @@ func (e *Env) WriteKubeconfig(path string) error {
 		return err
 	}
 	return os.WriteFile(path, data, 0o600)
-}
-
-// GVR is the resource of a cxops kind, for dynamic clients.
-func GVR(resource string) schema.GroupVersionResource {
-	return schema.GroupVersionResource{Group: "cx.cxops.io", Version: "v1alpha1", Resource: resource}
 }

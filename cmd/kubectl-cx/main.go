@@ -1,0 +1,20 @@
+// Command kubectl-cx is the kubectl plugin of cxops: `kubectl cx map|status|tasks|ack|validate`.
+// Install it on the PATH with `go install ./cmd/kubectl-cx`.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/cxops/cxops/internal/plugin"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	code := plugin.Run(ctx, plugin.NewOptions(genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}), os.Args[1:])
+	stop()
+	os.Exit(code)
+}

@@ -1,0 +1,368 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	cxv1 "github.com/cxops/cxops/api/v1alpha1"
+)
+
+// JourneyMap is the journey map as data: what `kubectl cx map -o json|yaml` prints.
+type JourneyMap struct {
+	Kind    string         `json:"kind"`
+	Journey JourneySummary `json:"journey"`
+	// Objectives are the journey-level objectives.
+	Objectives []ObjectiveView `json:"objectives,omitempty"`
+	// Stages in spec order, each with its moments.
+	Stages []StageView `json:"stages"`
+	// UnstagedMoments reference a stage the journey does not have.
+	UnstagedMoments []MomentView `json:"unstagedMoments,omitempty"`
+	// Tasks are the open remediation tasks of the journey's moments.
+	Tasks []TaskView `json:"tasks"`
+	// TopGaps are the largest gaps, largest first (status.topGaps).
+	TopGaps []cxv1.Gap `json:"topGaps,omitempty"`
+}
+
+// JourneySummary is the header of the map.
+type JourneySummary struct {
+	Name      string            `json:"name"`
+	Namespace string            `json:"namespace"`
+	Persona   string            `json:"persona"`
+	Segment   string            `json:"segment,omitempty"`
+	Score     *int32            `json:"score,omitempty"`
+	Health    string            `json:"health"`
+	Moments   cxv1.MomentCounts `json:"moments"`
+	Drifting  int32             `json:"driftingMoments"`
+	OpenTasks int               `json:"openTasks"`
+}
+
+// StageView is one stage (a column of the map).
+type StageView struct {
+	Name        string       `json:"name"`
+	DisplayName string       `json:"displayName,omitempty"`
+	Phase       string       `json:"phase"`
+	Health      string       `json:"health"`
+	Moments     []MomentView `json:"moments"`
+}
+
+// MomentView is one moment in a stage.
+type MomentView struct {
+	Name       string          `json:"name"`
+	Stage      string          `json:"stage"`
+	Polarity   string          `json:"polarity"`
+	Health     string          `json:"health"`
+	Owner      string          `json:"owner,omitempty"`
+	Touchpoint string          `json:"touchpoint,omitempty"`
+	Channel    string          `json:"channel,omitempty"`
+	Weight     int32           `json:"weight"`
+	Drifting   string          `json:"drifting,omitempty"`
+	Objectives []ObjectiveView `json:"objectives"`
+	OpenTasks  []string        `json:"openTasks,omitempty"`
+}
+
+// ObjectiveView is an objective's value against its target.
+type ObjectiveView struct {
+	Name   string `json:"name"`
+	State  string `json:"state"`
+	Value  string `json:"value,omitempty"`
+	Target string `json:"target"`
+	Unit   string `json:"unit,omitempty"`
+	Key    bool   `json:"key,omitempty"`
+}
+
+// TaskView is an open remediation task.
+type TaskView struct {
+	Name         string `json:"name"`
+	Moment       string `json:"moment"`
+	Objective    string `json:"objective"`
+	Phase        string `json:"phase"`
+	Severity     string `json:"severity"`
+	Team         string `json:"team,omitempty"`
+	Summary      string `json:"summary,omitempty"`
+	Acknowledged bool   `json:"acknowledged,omitempty"`
+}
+
+// BuildJourneyMap reads a journey, its moments and their open tasks.
+func BuildJourneyMap(ctx context.Context, c client.Client, namespace, name string) (*JourneyMap, error) {
+	var j cxv1.Journey
+	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &j); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("journey %q not found in namespace %q", name, namespace)
+		}
+		return nil, err
+	}
+	var moments cxv1.MomentList
+	if err := c.List(ctx, &moments, client.InNamespace(namespace)); err != nil {
+		return nil, err
+	}
+	var tasks cxv1.RemediationTaskList
+	if err := c.List(ctx, &tasks, client.InNamespace(namespace)); err != nil {
+		return nil, err
+	}
+	var mine []cxv1.Moment
+	for _, m := range moments.Items {
+		if m.Spec.JourneyRef.Name == name {
+			mine = append(mine, m)
+		}
+	}
+	return journeyMap(&j, mine, tasks.Items), nil
+}
+
+// journeyMap assembles the map from the objects (pure, for tests).
+func journeyMap(j *cxv1.Journey, moments []cxv1.Moment, tasks []cxv1.RemediationTask) *JourneyMap {
+	jm := &JourneyMap{
+		Kind: "JourneyMap",
+		Journey: JourneySummary{
+			Name:      j.Name,
+			Namespace: j.Namespace,
+			Persona:   j.Spec.Persona.Name,
+			Segment:   string(j.Spec.Persona.Segment),
+			Score:     j.Status.Score,
+			Health:    healthOrUnknown(j.Status.Health),
+			Moments:   j.Status.Moments,
+			Drifting:  j.Status.DriftingMoments,
+		},
+		Objectives: objectiveViews(j.Spec.Objectives, j.Status.Objectives),
+		Stages:     []StageView{},
+		Tasks:      []TaskView{},
+		TopGaps:    j.Status.TopGaps,
+	}
+
+	// Open tasks of the journey's moments, by moment.
+	momentNames := map[string]bool{}
+	for _, m := range moments {
+		momentNames[m.Name] = true
+	}
+	openByMoment := map[string][]string{}
+	sortTasks(tasks)
+	for _, t := range tasks {
+		if !taskOpen(&t) {
+			continue
+		}
+		moment := taskMoment(&t)
+		if !momentNames[moment] && taskJourney(&t) != j.Name {
+			continue
+		}
+		jm.Tasks = append(jm.Tasks, taskView(&t))
+		openByMoment[moment] = append(openByMoment[moment], t.Name)
+	}
+	jm.Journey.OpenTasks = len(jm.Tasks)
+
+	// Moments by stage, heaviest first.
+	sort.SliceStable(moments, func(a, b int) bool {
+		wa, wb := momentWeight(&moments[a]), momentWeight(&moments[b])
+		if wa != wb {
+			return wa > wb
+		}
+		return moments[a].Name < moments[b].Name
+	})
+	stageIdx := map[string]int{}
+	stageHealth := map[string]cxv1.HealthState{}
+	for _, s := range j.Status.Stages {
+		stageHealth[s.Name] = s.Health
+	}
+	for i, s := range j.Spec.Stages {
+		stageIdx[s.Name] = i
+		jm.Stages = append(jm.Stages, StageView{
+			Name: s.Name, DisplayName: s.DisplayName, Phase: string(s.Phase),
+			Health: healthOrUnknown(stageHealth[s.Name]), Moments: []MomentView{},
+		})
+	}
+	var counts cxv1.MomentCounts
+	for i := range moments {
+		m := &moments[i]
+		mv := MomentView{
+			Name: m.Name, Stage: m.Spec.Stage, Polarity: string(m.Spec.Polarity),
+			Health: healthOrUnknown(m.Status.Health), Owner: m.Spec.Owner,
+			Touchpoint: m.Spec.Touchpoint, Channel: string(m.Spec.Channel),
+			Weight: momentWeight(m), Drifting: m.Status.Drifting,
+			Objectives: objectiveViews(m.Spec.Objectives, m.Status.Objectives),
+			OpenTasks:  openByMoment[m.Name],
+		}
+		countHealth(&counts, m.Status.Health)
+		if idx, ok := stageIdx[m.Spec.Stage]; ok {
+			jm.Stages[idx].Moments = append(jm.Stages[idx].Moments, mv)
+		} else {
+			jm.UnstagedMoments = append(jm.UnstagedMoments, mv)
+		}
+	}
+	if jm.Journey.Moments.Total == 0 && len(moments) > 0 {
+		jm.Journey.Moments = counts // not aggregated by the controller yet
+	}
+	return jm
+}
+
+func objectiveViews(spec []cxv1.Objective, status []cxv1.ObjectiveStatus) []ObjectiveView {
+	byName := map[string]*cxv1.ObjectiveStatus{}
+	for i := range status {
+		byName[status[i].Name] = &status[i]
+	}
+	views := []ObjectiveView{}
+	for _, o := range spec {
+		v := ObjectiveView{Name: o.Name, State: string(cxv1.StateUnknown), Target: specTarget(o.Target),
+			Unit: o.KPI.Unit, Key: o.Key != nil && *o.Key}
+		if s := byName[o.Name]; s != nil {
+			if s.State != "" {
+				v.State = string(s.State)
+			}
+			if s.Value != nil {
+				v.Value = *s.Value
+			}
+			if s.Target != "" {
+				v.Target = s.Target
+			}
+		}
+		views = append(views, v)
+	}
+	return views
+}
+
+// specTarget spells a target from the spec as the controller does in status.
+func specTarget(t cxv1.Target) string {
+	deref := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	if t.Operator == cxv1.OpInRange {
+		return fmt.Sprintf("in [%s, %s]", deref(t.Min), deref(t.Max))
+	}
+	s := string(t.Operator) + " " + deref(t.Value)
+	if t.Warning != nil {
+		if t.Operator == cxv1.OpGreaterOrEqual || t.Operator == cxv1.OpGreater {
+			s += " (warning below " + *t.Warning + ")"
+		} else {
+			s += " (warning above " + *t.Warning + ")"
+		}
+	}
+	return s
+}
+
+func healthOrUnknown(h cxv1.HealthState) string {
+	if h == "" {
+		return string(cxv1.HealthUnknown)
+	}
+	return string(h)
+}
+
+func countHealth(c *cxv1.MomentCounts, h cxv1.HealthState) {
+	c.Total++
+	switch h {
+	case cxv1.HealthHealthy:
+		c.Healthy++
+	case cxv1.HealthAtRisk:
+		c.AtRisk++
+	case cxv1.HealthDegraded:
+		c.Degraded++
+	default:
+		c.Unknown++
+	}
+}
+
+func momentWeight(m *cxv1.Moment) int32 {
+	if m.Spec.Impact != nil && m.Spec.Impact.Weight != nil {
+		return *m.Spec.Impact.Weight
+	}
+	return 1
+}
+
+// taskOpen: a task is open until its phase is Resolved.
+func taskOpen(t *cxv1.RemediationTask) bool {
+	return t.Status.Phase != cxv1.TaskResolved
+}
+
+// taskMoment is the moment of a task: spec.momentRef, else its
+// cx.cxops.io/moment label (which the controller shortens for names longer than
+// a label value allows, so the spec is the reliable one).
+func taskMoment(t *cxv1.RemediationTask) string {
+	if t.Spec.MomentRef.Name != "" {
+		return t.Spec.MomentRef.Name
+	}
+	return t.Labels[labelMoment]
+}
+
+func taskJourney(t *cxv1.RemediationTask) string {
+	if t.Spec.JourneyRef != nil && t.Spec.JourneyRef.Name != "" {
+		return t.Spec.JourneyRef.Name
+	}
+	return t.Labels["cx.cxops.io/journey"]
+}
+
+func taskPhase(t *cxv1.RemediationTask) string {
+	if t.Status.Phase == "" {
+		return string(cxv1.TaskOpen)
+	}
+	return string(t.Status.Phase)
+}
+
+func taskSeverity(t *cxv1.RemediationTask) cxv1.Severity {
+	if t.Status.Severity != "" {
+		return t.Status.Severity
+	}
+	return t.Spec.Severity
+}
+
+func taskView(t *cxv1.RemediationTask) TaskView {
+	return TaskView{
+		Name: t.Name, Moment: taskMoment(t), Objective: t.Spec.Objective, Phase: taskPhase(t),
+		Severity: string(taskSeverity(t)), Team: t.Spec.Team, Summary: t.Spec.Summary,
+		Acknowledged: t.Spec.Acknowledged != nil && *t.Spec.Acknowledged,
+	}
+}
+
+var phaseRank = map[string]int{string(cxv1.TaskOpen): 0, string(cxv1.TaskAcknowledged): 1, string(cxv1.TaskResolved): 2}
+
+var severityRank = map[cxv1.Severity]int{cxv1.SeverityCritical: 0, cxv1.SeverityHigh: 1, cxv1.SeverityMedium: 2, cxv1.SeverityLow: 3}
+
+// sortTasks orders tasks by namespace, then open before acknowledged before
+// resolved, most severe first, oldest first, then by name.
+func sortTasks(tasks []cxv1.RemediationTask) {
+	sort.SliceStable(tasks, func(a, b int) bool {
+		ta, tb := &tasks[a], &tasks[b]
+		if ta.Namespace != tb.Namespace {
+			return ta.Namespace < tb.Namespace
+		}
+		if pa, pb := phaseRank[taskPhase(ta)], phaseRank[taskPhase(tb)]; pa != pb {
+			return pa < pb
+		}
+		sa, oka := severityRank[taskSeverity(ta)]
+		sb, okb := severityRank[taskSeverity(tb)]
+		if !oka {
+			sa = 9
+		}
+		if !okb {
+			sb = 9
+		}
+		if sa != sb {
+			return sa < sb
+		}
+		oa, ob := taskOpened(ta), taskOpened(tb)
+		if !oa.Equal(ob) {
+			return oa.Before(ob)
+		}
+		return ta.Name < tb.Name
+	})
+}
+
+// gapText spells a gap as "moment/objective value vs target".
+func gapText(g cxv1.Gap) string {
+	who := g.Objective
+	if g.Moment != "" {
+		who = g.Moment + "/" + g.Objective
+	}
+	value := g.Value
+	if value == "" {
+		value = "-"
+	}
+	s := who + " " + value
+	if g.Target != "" {
+		s += " vs " + g.Target
+	}
+	return strings.TrimSpace(s)
+}

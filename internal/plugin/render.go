@@ -1,0 +1,412 @@
+package plugin
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// ANSI colours of states.
+const (
+	ansiReset  = "\x1b[0m"
+	ansiBold   = "\x1b[1m"
+	ansiRed    = "\x1b[31m"
+	ansiGreen  = "\x1b[32m"
+	ansiYellow = "\x1b[33m"
+	ansiGrey   = "\x1b[90m"
+)
+
+// stateColor: green Healthy/Met, yellow AtRisk/Warning, red Degraded/Breached/
+// Drifting, grey Unknown.
+func stateColor(state string) string {
+	switch state {
+	case "Healthy", "Met":
+		return ansiGreen
+	case "AtRisk", "Warning":
+		return ansiYellow
+	case "Degraded", "Breached", "Drifting":
+		return ansiRed
+	default:
+		return ansiGrey
+	}
+}
+
+// span is text in one colour ("" for none).
+type span struct {
+	text  string
+	color string
+}
+
+// cline is a logical line of a cell: wrapped to the column width, continuation
+// lines indented two more columns.
+type cline struct {
+	indent int
+	spans  []span
+}
+
+func line(indent int, spans ...span) cline { return cline{indent: indent, spans: spans} }
+func plain(s string) span                  { return span{text: s} }
+func colored(s, c string) span             { return span{text: s, color: c} }
+func state(s string) span                  { return span{text: s, color: stateColor(s)} }
+
+// painter renders spans with or without colours.
+type painter struct{ color bool }
+
+func (p painter) paint(s span) string {
+	if !p.color || s.color == "" {
+		return s.text
+	}
+	return s.color + s.text + ansiReset
+}
+
+// physical line: its visible width and its rendered text.
+type pline struct {
+	width int
+	text  string
+}
+
+func runeLen(s string) int { return utf8.RuneCountInString(s) }
+
+// word is what wrapping never splits (unless it is longer than a line): text
+// between spaces, possibly in several colours ("Degraded," is a state and a comma).
+type word []span
+
+func (w word) width() int {
+	n := 0
+	for _, s := range w {
+		n += runeLen(s.text)
+	}
+	return n
+}
+
+// words splits spans at spaces; text that does not start with a space is glued to
+// the word before it.
+func words(spans []span) []word {
+	var out []word
+	glue := false
+	for _, s := range spans {
+		if s.text == "" {
+			continue
+		}
+		fields := strings.Fields(s.text)
+		startsSpace := strings.IndexFunc(s.text, unicode.IsSpace) == 0
+		for i, f := range fields {
+			if i == 0 && glue && !startsSpace && len(out) > 0 {
+				out[len(out)-1] = append(out[len(out)-1], span{f, s.color})
+				continue
+			}
+			out = append(out, word{{f, s.color}})
+		}
+		last, _ := utf8.DecodeLastRuneInString(s.text)
+		glue = !unicode.IsSpace(last)
+	}
+	return out
+}
+
+// wrap breaks a logical line into physical lines of at most width columns, at
+// spaces; words longer than a line are broken after a hyphen, or cut.
+func (p painter) wrap(l cline, width int) []pline {
+	ws := words(l.spans)
+	indent := min(l.indent, width/2)
+	if len(ws) == 0 {
+		return []pline{{}}
+	}
+	var out []pline
+	var cur strings.Builder
+	curW := 0
+	lineIndent := indent
+	contIndent := min(indent+2, width/2)
+	flush := func() {
+		out = append(out, pline{width: lineIndent + curW, text: strings.Repeat(" ", lineIndent) + cur.String()})
+		cur.Reset()
+		curW = 0
+		lineIndent = contIndent
+	}
+	put := func(w word, sep int) {
+		if sep == 1 {
+			cur.WriteByte(' ')
+		}
+		for _, s := range w {
+			cur.WriteString(p.paint(s))
+		}
+		curW += sep + w.width()
+	}
+	for _, w := range ws {
+		for len(w) > 0 {
+			avail := width - lineIndent
+			wl := w.width()
+			sep := 0
+			if curW > 0 {
+				sep = 1
+			}
+			if curW+sep+wl <= avail {
+				put(w, sep)
+				break
+			}
+			if curW > 0 && wl <= width-contIndent {
+				flush() // the word fits on the next line
+				continue
+			}
+			// A word longer than any line (a long task name): fill this line,
+			// breaking after a hyphen when there is one.
+			room := avail - curW - sep
+			if room < 6 && curW > 0 {
+				flush()
+				continue
+			}
+			text, color := "", w[0].color
+			for _, s := range w {
+				text += s.text
+			}
+			r := []rune(text)
+			cut := hyphenCut(text, max(room, 1))
+			put(word{{string(r[:cut]), color}}, sep)
+			w = word{{string(r[cut:]), color}}
+			flush()
+		}
+	}
+	if curW > 0 {
+		flush()
+	}
+	return out
+}
+
+// hyphenCut returns how many runes of text to keep on a line of room columns:
+// up to and including the last hyphen that fits, else room.
+func hyphenCut(text string, room int) int {
+	r := []rune(text)
+	if len(r) <= room {
+		return len(r)
+	}
+	for i := room - 1; i >= room/2 && i > 0; i-- {
+		if r[i] == '-' {
+			return i + 1
+		}
+	}
+	return room
+}
+
+const columnGap = " | "
+
+// layout lays out cells (each a list of logical lines) as columns of colWidth,
+// separated by " | ".
+func (p painter) layout(w io.Writer, cells [][]cline, colWidth int) {
+	cols := make([][]pline, len(cells))
+	rows := 0
+	for i, c := range cells {
+		for _, l := range c {
+			cols[i] = append(cols[i], p.wrap(l, colWidth)...)
+		}
+		rows = max(rows, len(cols[i]))
+	}
+	for r := 0; r < rows; r++ {
+		var b strings.Builder
+		for i := range cols {
+			var pl pline
+			if r < len(cols[i]) {
+				pl = cols[i][r]
+			}
+			if i > 0 {
+				b.WriteString(columnGap)
+			}
+			b.WriteString(pl.text)
+			if i < len(cols)-1 {
+				b.WriteString(strings.Repeat(" ", max(colWidth-pl.width, 0)))
+			}
+		}
+		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+	}
+}
+
+func (p painter) rule(w io.Writer, columns, colWidth int) {
+	parts := make([]string, columns)
+	for i := range parts {
+		parts[i] = strings.Repeat("-", colWidth)
+	}
+	fmt.Fprintln(w, strings.Join(parts, "-+-"))
+}
+
+// Map column widths: columns are at least minColumn wide when the terminal
+// allows it, and no wider than maxColumn or than their content needs.
+const (
+	minColumn = 24
+	maxColumn = 40
+	// headerLabel is the width of the header's label column.
+	headerLabel = 12
+)
+
+// RenderMap writes the journey map: a header, the stages as columns (wrapped to
+// width), and the top gaps.
+func RenderMap(w io.Writer, jm *JourneyMap, width int, color bool) {
+	p := painter{color: color}
+	if width <= 0 {
+		width = defaultWidth
+	}
+	j := jm.Journey
+	bold := func(s string) span { return colored(s, ansiBold) }
+
+	// Header: a label column, the values wrapped to the width.
+	persona := j.Persona
+	if j.Segment != "" {
+		persona += " (" + j.Segment + ")"
+	}
+	score := "none yet"
+	if j.Score != nil {
+		score = fmt.Sprintf("%d/100", *j.Score)
+	}
+	labelled := func(label string, spans ...span) {
+		for i, pl := range p.wrap(line(0, spans...), max(width-headerLabel, 20)) {
+			if i == 0 {
+				fmt.Fprint(w, p.paint(bold(label))+strings.Repeat(" ", headerLabel-runeLen(label)))
+			} else {
+				fmt.Fprint(w, strings.Repeat(" ", headerLabel))
+			}
+			fmt.Fprintln(w, strings.TrimRight(pl.text, " "))
+		}
+	}
+	labelled("Journey", plain(j.Name+" (namespace "+j.Namespace+")"))
+	labelled("Persona", plain(persona))
+	labelled("Score", plain(score))
+	labelled("Health", state(j.Health), plain(fmt.Sprintf(": %d/%d moments healthy, %d drifting, %s",
+		j.Moments.Healthy, j.Moments.Total, j.Drifting, plural(j.OpenTasks, "open task", "open tasks"))))
+	for i, o := range jm.Objectives {
+		label := ""
+		if i == 0 {
+			label = "Objectives"
+		}
+		labelled(label, objectiveSpans(o)...)
+	}
+	fmt.Fprintln(w)
+
+	// Stage columns.
+	type column struct {
+		head []cline
+		body []cline
+	}
+	var columns []column
+	for _, s := range jm.Stages {
+		title := s.DisplayName
+		sub := s.Name + " / " + s.Phase
+		if title == "" {
+			title, sub = s.Name, s.Phase
+		}
+		c := column{head: []cline{
+			line(0, bold(title)),
+			line(0, plain(sub)),
+			line(0, state(s.Health), plain(" "+plural(len(s.Moments), "moment", "moments"))),
+		}}
+		c.body = momentLines(s.Moments)
+		columns = append(columns, c)
+	}
+	if len(jm.UnstagedMoments) > 0 {
+		columns = append(columns, column{
+			head: []cline{
+				line(0, bold("(unknown stage)")),
+				line(0, plain("not a stage of this journey")),
+				line(0, plain(plural(len(jm.UnstagedMoments), "moment", "moments"))),
+			},
+			body: momentLines(jm.UnstagedMoments),
+		})
+	}
+	if len(columns) == 0 {
+		fmt.Fprintln(w, "(no stages)")
+	}
+	natural := 0
+	for _, c := range columns {
+		for _, l := range append(append([]cline{}, c.head...), c.body...) {
+			natural = max(natural, l.indent+runeLen(plainText(l)))
+		}
+	}
+	natural = min(max(natural, 12), maxColumn)
+	perRow := max(1, min(len(columns), (width+len(columnGap))/(min(minColumn, natural)+len(columnGap))))
+	colWidth := min(natural, (width-len(columnGap)*(perRow-1))/max(perRow, 1))
+	colWidth = max(colWidth, 8)
+	for start := 0; start < len(columns); start += perRow {
+		end := min(start+perRow, len(columns))
+		if start > 0 {
+			fmt.Fprintln(w)
+		}
+		var heads, bodies [][]cline
+		for _, c := range columns[start:end] {
+			heads = append(heads, c.head)
+			bodies = append(bodies, c.body)
+		}
+		p.layout(w, heads, colWidth)
+		p.rule(w, end-start, colWidth)
+		p.layout(w, bodies, colWidth)
+	}
+
+	// Footer.
+	fmt.Fprintln(w)
+	if len(jm.TopGaps) == 0 {
+		fmt.Fprintln(w, p.paint(bold("Top gaps"))+"  none")
+		return
+	}
+	fmt.Fprintln(w, p.paint(bold("Top gaps")))
+	for i, g := range jm.TopGaps {
+		where := ""
+		if g.Stage != "" {
+			where = "stage " + g.Stage + ", "
+		}
+		l := line(2, plain(fmt.Sprintf("%d. %s", i+1, gapText(g))), plain(" "), state(string(g.State)),
+			plain(fmt.Sprintf(" (%sscore %s)", where, g.Score)))
+		for _, pl := range p.wrap(l, width) {
+			fmt.Fprintln(w, strings.TrimRight(pl.text, " "))
+		}
+	}
+}
+
+func momentLines(moments []MomentView) []cline {
+	if len(moments) == 0 {
+		return []cline{line(0, colored("(no moments)", ansiGrey))}
+	}
+	var out []cline
+	for i, m := range moments {
+		if i > 0 {
+			out = append(out, line(0))
+		}
+		marker := "[+]"
+		if m.Polarity == "Pain" {
+			marker = "[-]"
+		}
+		out = append(out,
+			line(0, plain(marker+" "+m.Name)),
+			line(4, plain(m.Polarity+", "), state(m.Health)),
+		)
+		for _, o := range m.Objectives {
+			name := o.Name
+			if o.Key {
+				name += " (key)"
+			}
+			out = append(out, line(4, plain(name)), line(6, objectiveSpans(ObjectiveView{State: o.State, Value: o.Value, Target: o.Target})...))
+		}
+		for _, t := range m.OpenTasks {
+			out = append(out, line(4, plain("! task "+t)))
+		}
+	}
+	return out
+}
+
+// objectiveSpans: "[name:] State value vs target", or "State (no value) target
+// TARGET" before the first evaluation.
+func objectiveSpans(o ObjectiveView) []span {
+	var spans []span
+	if o.Name != "" {
+		spans = append(spans, plain(o.Name+": "))
+	}
+	spans = append(spans, state(o.State))
+	if o.Value == "" {
+		return append(spans, plain(" (no value) target "+o.Target))
+	}
+	return append(spans, plain(" "+o.Value+" vs "+o.Target))
+}
+
+func plainText(l cline) string {
+	var words []string
+	for _, s := range l.spans {
+		words = append(words, strings.Fields(s.text)...)
+	}
+	return strings.Join(words, " ")
+}
