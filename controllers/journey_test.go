@@ -1,12 +1,14 @@
 package controllers
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cxv1 "github.com/cxops/cxops/api/v1alpha1"
 )
@@ -106,6 +108,16 @@ func TestRoadmapStreamProgressAndRisk(t *testing.T) {
 		onTrack := cond(s.Status.Conditions, cxv1.OnTrackCondition)
 		g.Expect(onTrack.Status).To(Equal(metav1.ConditionFalse))
 		g.Expect(onTrack.Message).To(ContainSubstring("realtime-stock: due " + soon + " while [stock/accuracy] still miss their target"))
+	}, timeout, poll).Should(Succeed())
+
+	// An initiative addressing a moment that does not exist: Ready says so.
+	patch := client.MergeFrom(s.DeepCopy())
+	s.Spec.Initiatives[2].Addresses = append(s.Spec.Initiatives[2].Addresses, cxv1.ObjectiveReference{Moment: "warranty"})
+	g.Expect(k8sClient.Patch(context.Background(), s, patch)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		ready := cond(get(g, s).Status.Conditions, cxv1.ReadyCondition)
+		g.Expect(ready.Reason).To(Equal(cxv1.ReasonMomentNotFound))
+		g.Expect(ready.Message).To(ContainSubstring("warranty"))
 	}, timeout, poll).Should(Succeed())
 
 	// The objective is met again: the stream is back on track.

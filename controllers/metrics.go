@@ -15,15 +15,17 @@ import (
 // and stage health.
 type taskMetrics struct {
 	reader      client.Reader
+	elected     <-chan struct{}
 	open        *prometheus.Desc
 	durations   *prometheus.HistogramVec
 	score       *prometheus.GaugeVec
 	stageHealth *prometheus.GaugeVec
 }
 
-func newTaskMetrics(reg prometheus.Registerer, reader client.Reader) *taskMetrics {
+func newTaskMetrics(reg prometheus.Registerer, reader client.Reader, elected <-chan struct{}) *taskMetrics {
 	m := &taskMetrics{
-		reader: reader,
+		reader:  reader,
+		elected: elected,
 		open: prometheus.NewDesc("cxops_remediation_tasks_open",
 			"Remediation tasks not yet resolved, by journey, stream, severity and phase.",
 			[]string{"namespace", "journey", "stream", "severity", "phase"}, nil),
@@ -54,8 +56,14 @@ func newTaskMetrics(reg prometheus.Registerer, reader client.Reader) *taskMetric
 // Describe implements prometheus.Collector for the open-task gauge.
 func (m *taskMetrics) Describe(ch chan<- *prometheus.Desc) { ch <- m.open }
 
-// Collect counts open tasks from the informer cache.
+// Collect counts open tasks from the informer cache, on the leader only, so that a
+// sum over replicas counts each task once.
 func (m *taskMetrics) Collect(ch chan<- prometheus.Metric) {
+	select {
+	case <-m.elected:
+	default:
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var list cxv1.RemediationTaskList
@@ -76,10 +84,11 @@ func (m *taskMetrics) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-func (m *taskMetrics) resolved(t *cxv1.RemediationTask, now time.Time) {
-	if t.Status.OpenedTime == nil {
+func (m *taskMetrics) resolved(t *cxv1.RemediationTask) {
+	if t.Status.OpenedTime == nil || t.Status.ResolvedTime == nil {
 		return
 	}
+	now := t.Status.ResolvedTime.Time
 	m.durations.WithLabelValues(t.Namespace, refName(t.Spec.JourneyRef), refName(t.Spec.StreamRef),
 		string(t.Status.Severity), string(t.Status.Resolution)).Observe(now.Sub(t.Status.OpenedTime.Time).Seconds())
 }

@@ -78,6 +78,9 @@ func (r *MomentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if outcome.ready || (resolved.outcome.stalled && !outcome.stalled) {
 		outcome = resolved.outcome
 	}
+	if outcome.ready {
+		outcome = r.resolveStream(ctx, m, outcome)
+	}
 	r.Engine.Set(owner, resolved.regs)
 	snap, _ := r.Engine.Snapshot(owner)
 
@@ -128,6 +131,23 @@ func (r *MomentReconciler) resolveJourney(ctx context.Context, m *cxv1.Moment) r
 	}
 	return waiting(cxv1.ReasonStageNotFound,
 		fmt.Sprintf("stage %q is not a stage of journey %q (stages: %s)", m.Spec.Stage, j.Name, strings.Join(names, ", ")))
+}
+
+// resolveStream checks the roadmap stream remediation tasks are routed to.
+func (r *MomentReconciler) resolveStream(ctx context.Context, m *cxv1.Moment, outcome readiness) readiness {
+	rem := m.Spec.Remediation
+	if rem == nil || rem.StreamRef == nil {
+		return outcome
+	}
+	err := r.Get(ctx, types.NamespacedName{Namespace: m.Namespace, Name: rem.StreamRef.Name}, &cxv1.RoadmapStream{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return waiting(cxv1.ReasonStreamNotFound,
+			fmt.Sprintf("roadmap stream %q of spec.remediation.streamRef does not exist in namespace %s", rem.StreamRef.Name, m.Namespace))
+	case err != nil:
+		return waiting(cxv1.ReasonStreamNotFound, err.Error())
+	}
+	return outcome
 }
 
 // summarize sets health, the drifting objective and the conditions.
@@ -230,6 +250,9 @@ func (r *MomentReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&cxv1.SignalSource{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			return requestsFor(ctx, r.Client, &cxv1.MomentList{}, o.GetNamespace(), indexMomentSources, o.GetName())
 		}), builder.WithPredicates(readyChanged())).
+		Watches(&cxv1.RoadmapStream{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			return requestsFor(ctx, r.Client, &cxv1.MomentList{}, o.GetNamespace(), indexMomentStream, o.GetName())
+		}), builder.WithPredicates(createdOrDeleted())).
 		WatchesRawSource(r.Notifications.Source()).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.Concurrency}).
 		Named("moment").

@@ -156,6 +156,8 @@ func TestMomentReportsMissingReferences(t *testing.T) {
 			cxv1.ReasonStageNotFound, `stage "deliver" is not a stage of journey "parts" (stages: order)`},
 		{"no-source", moment(ns, "no-source", "parts", "order", objective("a", "nowhere", "stock", "99")),
 			cxv1.ReasonSourceNotFound, `signal source "nowhere" of objective "a" does not exist`},
+		{"no-stream", withStream(moment(ns, "no-stream", "parts", "order", objective("a", "figures", "stock", "99")), "roadmap"),
+			cxv1.ReasonStreamNotFound, `roadmap stream "roadmap" of spec.remediation.streamRef does not exist`},
 	}
 	for _, tc := range cases {
 		create(g, tc.m)
@@ -178,6 +180,11 @@ func TestMomentReportsMissingReferences(t *testing.T) {
 		m := get(g, cases[0].m)
 		g.Expect(cond(m.Status.Conditions, cxv1.ReadyCondition).Status).To(Equal(metav1.ConditionTrue))
 	}, timeout, poll).Should(Succeed())
+}
+
+func withStream(m *cxv1.Moment, stream string) *cxv1.Moment {
+	m.Spec.Remediation = &cxv1.Remediation{StreamRef: &cxv1.LocalObjectReference{Name: stream}}
+	return m
 }
 
 func TestSourceWithMissingSecret(t *testing.T) {

@@ -63,3 +63,11 @@ func batched(delay time.Duration, keys func(client.Object) []types.NamespacedNam
 		},
 	}
 }
+
+// createdOrDeleted passes only creations and deletions: what a reference needs.
+func createdOrDeleted() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc:  func(event.UpdateEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+}

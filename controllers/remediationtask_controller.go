@@ -84,6 +84,9 @@ func (r *RemediationTaskReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	if _, err := patchStatus(ctx, r.Client, before, t, func(o client.Object) any { return o.(*cxv1.RemediationTask).Status }); err != nil {
 		return done(ctrl.Result{}, err)
 	}
+	if before.Status.Phase != cxv1.TaskResolved && t.Status.Phase == cxv1.TaskResolved {
+		r.Metrics.resolved(t) // once: after the write that resolved it
+	}
 	if t.Status.Phase == cxv1.TaskResolved {
 		if done, err := r.retain(ctx, t, now); err != nil || done {
 			return ctrl.Result{}, err
@@ -108,7 +111,6 @@ func (r *RemediationTaskReconciler) advance(t *cxv1.RemediationTask, m *cxv1.Mom
 		st.Phase = cxv1.TaskResolved
 		st.Resolution = resolution
 		st.ResolvedTime = timePtr(now)
-		r.Metrics.resolved(t, now)
 		if r.Recorder != nil {
 			r.Recorder.Eventf(t, nil, corev1.EventTypeNormal, "Resolved", "Resolve", "%s: %s", resolution, why)
 		}

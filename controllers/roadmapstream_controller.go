@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -44,12 +45,14 @@ func (r *RoadmapStreamReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	now := r.Options.Clock.Now()
 
 	var lookupErr error
+	missing := map[string]bool{}
 	lookup := func(name string) (map[string]cxv1.ObjectiveState, bool) {
 		m := &cxv1.Moment{}
 		if err := r.Get(ctx, ctrlKey(s.Namespace, name), m); err != nil {
 			if !apierrors.IsNotFound(err) {
 				lookupErr = err
 			}
+			missing[name] = true
 			return nil, false
 		}
 		states := make(map[string]cxv1.ObjectiveState, len(m.Spec.Objectives))
@@ -100,7 +103,17 @@ func (r *RoadmapStreamReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 			fmt.Sprintf("%d initiatives, progress %d%%, %d of %d addressed objectives attained",
 				len(s.Spec.Initiatives), st.Progress, st.ObjectivesAttained, st.ObjectivesAddressed))
 	}
-	setReadiness(&st.Conditions, s.Generation, ready(cxv1.ReasonSucceeded, "initiatives measured"))
+	if len(missing) > 0 {
+		names := make([]string, 0, len(missing))
+		for n := range missing {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		setReadiness(&st.Conditions, s.Generation, waiting(cxv1.ReasonMomentNotFound,
+			fmt.Sprintf("initiatives address moments that do not exist in namespace %s: %s", s.Namespace, strings.Join(names, ", "))))
+	} else {
+		setReadiness(&st.Conditions, s.Generation, ready(cxv1.ReasonSucceeded, "initiatives measured"))
+	}
 	st.ObservedGeneration = s.Generation
 
 	if _, err := patchStatus(ctx, r.Client, before, s, func(o client.Object) any { return o.(*cxv1.RoadmapStream).Status }); err != nil {

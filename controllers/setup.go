@@ -46,7 +46,7 @@ func Setup(mgr ctrl.Manager, opts Options) (*System, error) {
 		return nil, err
 	}
 	recorder := mgr.GetEventRecorder("cxops")
-	metrics := newTaskMetrics(opts.Registerer, mgr.GetClient())
+	metrics := newTaskMetrics(opts.Registerer, mgr.GetClient(), mgr.Elected())
 	sender := notify.NewSender(notify.Options{Policy: opts.Egress, Limiter: opts.Providers.Limiter})
 
 	reconcilers := []interface{ SetupWithManager(ctrl.Manager) error }{

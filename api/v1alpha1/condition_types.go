@@ -25,8 +25,6 @@ const (
 const (
 	// ReasonSucceeded: the last reconciliation did what the spec asks.
 	ReasonSucceeded = "Succeeded"
-	// ReasonProgressing: work is under way (first evaluation, new generation).
-	ReasonProgressing = "Progressing"
 
 	// ReasonJourneyNotFound: the referenced Journey does not exist in the namespace.
 	ReasonJourneyNotFound = "JourneyNotFound"
@@ -38,6 +36,8 @@ const (
 	ReasonSourceNotReady = "SourceNotReady"
 	// ReasonStreamNotFound: the referenced RoadmapStream does not exist.
 	ReasonStreamNotFound = "StreamNotFound"
+	// ReasonMomentNotFound: a referenced Moment does not exist.
+	ReasonMomentNotFound = "MomentNotFound"
 	// ReasonSecretNotFound: a referenced Secret does not exist in the namespace.
 	ReasonSecretNotFound = "SecretNotFound"
 	// ReasonSecretInvalid: a referenced Secret lacks a key the spec needs.

@@ -150,7 +150,8 @@ type MomentStatus struct {
 	// +kubebuilder:validation:MaxItems=16
 	Objectives []ObjectiveStatus `json:"objectives,omitempty"`
 
-	// lastHeartbeatTime is when values were last refreshed without a transition.
+	// lastHeartbeatTime is when the values were last written (on a transition, a
+	// spec change or a heartbeat).
 	// +optional
 	LastHeartbeatTime *metav1.Time `json:"lastHeartbeatTime,omitempty"`
 }

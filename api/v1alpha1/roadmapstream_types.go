@@ -149,8 +149,9 @@ type InitiativeStatus struct {
 	// +optional
 	ObjectivesAttained int32 `json:"objectivesAttained,omitempty"`
 
-	// atRisk is true when the initiative is due within 14 days or overdue while its
-	// objectives are still breached.
+	// atRisk is true when the initiative is not Done and an objective it addresses
+	// still misses its target while the initiative is blocked, overdue, or due within
+	// 14 days.
 	// +optional
 	AtRisk bool `json:"atRisk,omitempty"`
 
