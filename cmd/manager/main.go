@@ -51,6 +51,7 @@ type flags struct {
 	leaseDuration time.Duration
 	renewDeadline time.Duration
 	retryPeriod   time.Duration
+	pprofAddr     string
 	local         bool
 	localDir      string
 	zapOpts       zap.Options
@@ -65,6 +66,7 @@ func parseFlags() *flags {
 	flag.BoolVar(&f.enableHTTP2, "enable-http2", false,
 		"Enable HTTP/2 for the metrics server (off by default: CVE-2023-44487, CVE-2023-39325).")
 	flag.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz probes.")
+	flag.StringVar(&f.pprofAddr, "pprof-bind-address", "", "Address of the Go profiler (/debug/pprof/), such as 127.0.0.1:6060; off when empty.")
 	flag.BoolVar(&f.leaderElect, "leader-elect", false,
 		"Elect a leader so that only one replica evaluates signals and writes status.")
 	flag.StringVar(&f.leaderElectNS, "leader-election-namespace", "",
@@ -148,6 +150,7 @@ func run(f *flags) error {
 		Metrics:                       metricsOpts,
 		WebhookServer:                 webhook.NewServer(webhook.Options{TLSOpts: tlsOpts}),
 		HealthProbeBindAddress:        f.probeAddr,
+		PprofBindAddress:              f.pprofAddr,
 		LeaderElection:                f.leaderElect,
 		LeaderElectionID:              "cxops.cx.cxops.io",
 		LeaderElectionNamespace:       f.leaderElectNS,

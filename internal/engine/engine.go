@@ -149,7 +149,6 @@ type objective struct {
 	evaluated bool
 	group     *group
 	gidx      int // index in group.members
-	m         objMetrics
 }
 
 // New returns an engine; call Start to run it.
@@ -158,7 +157,6 @@ func New(opts Options) *Engine {
 		clock:        opts.Clock,
 		providers:    opts.Providers,
 		notify:       opts.Notify,
-		metrics:      newMetrics(opts.Registerer),
 		workers:      opts.Workers,
 		perSource:    opts.MaxFetchesPerSource,
 		jitter:       opts.Jitter,
@@ -193,6 +191,7 @@ func New(opts Options) *Engine {
 		src = rand.NewPCG(rand.Uint64(), rand.Uint64())
 	}
 	e.rnd = rand.New(src)
+	e.metrics = newMetrics(opts.Registerer, e)
 	e.jobs = make(chan *group, e.workers)
 	return e
 }
@@ -267,7 +266,6 @@ func (e *Engine) Set(owner Owner, objs []Registration) {
 			continue
 		}
 		o := &objective{owner: oe, name: r.Name, spec: r.Spec, state: r.Initial, gidx: -1}
-		e.metrics.objectiveRegistered(&o.m, owner, o.name, &o.spec, o.state.State)
 		e.joinLocked(o, now)
 		next = append(next, o)
 	}
@@ -346,14 +344,12 @@ func (e *Engine) changeSpecLocked(o *objective, s Spec, now time.Time) {
 		e.joinLocked(o, now)
 	}
 	if targetChanged {
-		e.metrics.setTargets(&o.m, &o.spec)
 	}
 }
 
 // dropObjectiveLocked takes an objective out of its group and deletes its series.
 func (e *Engine) dropObjectiveLocked(o *objective) {
 	e.leaveLocked(o)
-	e.metrics.objectiveRemoved(&o.m)
 }
 
 // kickLocked wakes the loop. It is called with e.mu held so that tests observing

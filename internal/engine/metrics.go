@@ -42,33 +42,22 @@ const (
 var objectiveLabels = []string{"namespace", "owner_kind", "owner", "objective"}
 
 // metrics holds the engine's collectors. A nil *metrics records nothing.
+//
+// The per-objective series (value, target, state) are not kept as gauges: they are
+// produced at scrape time from the engine's own state by objectiveCollector, so
+// that 10,000 objectives cost nothing between scrapes.
 type metrics struct {
-	value       *prometheus.GaugeVec
-	target      *prometheus.GaugeVec
-	state       *prometheus.GaugeVec
 	requests    *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
 	lag         prometheus.Histogram
 	evaluations prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer, e *Engine) *metrics {
 	if reg == nil {
 		return nil
 	}
 	m := &metrics{
-		value: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: MetricObjectiveValue,
-			Help: "Latest observed value of an objective; absent while there is no data.",
-		}, objectiveLabels),
-		target: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: MetricObjectiveTarget,
-			Help: "Target of an objective; bound is value, min, max or warning.",
-		}, append(append([]string(nil), objectiveLabels...), "bound")),
-		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: MetricObjectiveState,
-			Help: "1 for the objective's current state (Met, Warning, Breached, Drifting, Unknown); one series per objective.",
-		}, append(append([]string(nil), objectiveLabels...), "state")),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: MetricProviderRequests,
 			Help: "Signal fetches by source and result (success or the failure reason).",
@@ -88,13 +77,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Objective evaluations.",
 		}),
 	}
-	m.value = register(reg, m.value)
-	m.target = register(reg, m.target)
-	m.state = register(reg, m.state)
 	m.requests = register(reg, m.requests)
 	m.duration = register(reg, m.duration)
 	m.lag = register(reg, m.lag)
 	m.evaluations = register(reg, m.evaluations)
+	if err := reg.Register(newObjectiveCollector(e)); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			panic(err)
+		}
+	}
 	return m
 }
 
@@ -113,92 +105,81 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 	return c
 }
 
-// objMetrics is what an objective exported, so that it can be updated cheaply and
-// deleted exactly.
-type objMetrics struct {
-	labels  [4]string // namespace, owner_kind, owner, objective
-	value   prometheus.Gauge
-	state   v1alpha1.ObjectiveState // the state label exported, "" for none
-	targets []string                // bound labels exported
+// objectiveCollector produces the per-objective series from the engine's state at
+// scrape time: cxops_objective_value (absent while there is no data),
+// cxops_objective_target (one series per bound) and cxops_objective_state (1 for
+// the current state).
+type objectiveCollector struct {
+	e                    *Engine
+	value, target, state *prometheus.Desc
 }
 
-func (m *metrics) objectiveRegistered(om *objMetrics, owner Owner, name string, s *Spec, st v1alpha1.ObjectiveState) {
-	if m == nil {
-		return
-	}
-	om.labels = [4]string{owner.Namespace, owner.Kind, owner.Name, name}
-	m.setTargets(om, s)
-	m.setState(om, st)
-}
-
-func (m *metrics) setTargets(om *objMetrics, s *Spec) {
-	if m == nil {
-		return
-	}
-	for _, b := range om.targets {
-		m.target.DeleteLabelValues(om.labels[0], om.labels[1], om.labels[2], om.labels[3], b)
-	}
-	om.targets = om.targets[:0]
-	set := func(bound string, v float64) {
-		m.target.WithLabelValues(om.labels[0], om.labels[1], om.labels[2], om.labels[3], bound).Set(v)
-		om.targets = append(om.targets, bound)
-	}
-	if s.Operator == v1alpha1.OpInRange {
-		set("min", s.Min)
-		set("max", s.Max)
-	} else {
-		set("value", s.Value)
-	}
-	if s.HasWarning {
-		set("warning", s.Warning)
+func newObjectiveCollector(e *Engine) *objectiveCollector {
+	return &objectiveCollector{
+		e: e,
+		value: prometheus.NewDesc(MetricObjectiveValue,
+			"Latest observed value of an objective; absent while there is no data.", objectiveLabels, nil),
+		target: prometheus.NewDesc(MetricObjectiveTarget,
+			"Target of an objective; bound is value, min, max or warning.",
+			append(append([]string(nil), objectiveLabels...), "bound"), nil),
+		state: prometheus.NewDesc(MetricObjectiveState,
+			"1 for the objective's current state (Met, Warning, Breached, Drifting, Unknown); one series per objective.",
+			append(append([]string(nil), objectiveLabels...), "state"), nil),
 	}
 }
 
-func (m *metrics) setState(om *objMetrics, st v1alpha1.ObjectiveState) {
-	if m == nil || om.state == st {
-		return
-	}
-	if om.state != "" {
-		m.state.DeleteLabelValues(om.labels[0], om.labels[1], om.labels[2], om.labels[3], string(om.state))
-	}
-	if st != "" {
-		m.state.WithLabelValues(om.labels[0], om.labels[1], om.labels[2], om.labels[3], string(st)).Set(1)
-	}
-	om.state = st
+// Describe implements prometheus.Collector.
+func (c *objectiveCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.value
+	ch <- c.target
+	ch <- c.state
 }
 
-// evaluated records one evaluation's outcome: cheap (one atomic store) unless the
-// state changed or data appeared or vanished.
-func (m *metrics) evaluated(om *objMetrics, st *State) {
-	if m == nil {
-		return
-	}
-	switch {
-	case st.HasValue && om.value == nil:
-		om.value = m.value.WithLabelValues(om.labels[:]...)
-		om.value.Set(st.Value)
-	case st.HasValue:
-		om.value.Set(st.Value)
-	case om.value != nil:
-		m.value.DeleteLabelValues(om.labels[:]...)
-		om.value = nil
-	}
-	m.setState(om, st.State)
+// objectiveSample is what one objective exports, copied under the engine's lock.
+type objectiveSample struct {
+	labels   [4]string
+	spec     *Spec
+	value    float64
+	hasValue bool
+	state    v1alpha1.ObjectiveState
 }
 
-func (m *metrics) objectiveRemoved(om *objMetrics) {
-	if m == nil {
-		return
+// Collect implements prometheus.Collector: it copies what it needs under the lock
+// and builds the series outside it.
+func (c *objectiveCollector) Collect(ch chan<- prometheus.Metric) {
+	c.e.mu.Lock()
+	samples := make([]objectiveSample, 0, len(c.e.owners))
+	for _, ow := range c.e.owners {
+		for _, o := range ow.objs {
+			spec := o.spec
+			samples = append(samples, objectiveSample{
+				labels: [4]string{ow.key.Namespace, ow.key.Kind, ow.key.Name, o.name},
+				spec:   &spec, value: o.state.Value, hasValue: o.state.HasValue, state: o.state.State,
+			})
+		}
 	}
-	if om.value != nil {
-		m.value.DeleteLabelValues(om.labels[:]...)
-		om.value = nil
+	c.e.mu.Unlock()
+	for _, s := range samples {
+		l := s.labels
+		if s.hasValue {
+			ch <- prometheus.MustNewConstMetric(c.value, prometheus.GaugeValue, s.value, l[:]...)
+		}
+		target := func(bound string, v float64) {
+			ch <- prometheus.MustNewConstMetric(c.target, prometheus.GaugeValue, v, l[0], l[1], l[2], l[3], bound)
+		}
+		if s.spec.Operator == v1alpha1.OpInRange {
+			target("min", s.spec.Min)
+			target("max", s.spec.Max)
+		} else {
+			target("value", s.spec.Value)
+		}
+		if s.spec.HasWarning {
+			target("warning", s.spec.Warning)
+		}
+		if s.state != "" {
+			ch <- prometheus.MustNewConstMetric(c.state, prometheus.GaugeValue, 1, l[0], l[1], l[2], l[3], string(s.state))
+		}
 	}
-	m.setState(om, "")
-	for _, b := range om.targets {
-		m.target.DeleteLabelValues(om.labels[0], om.labels[1], om.labels[2], om.labels[3], b)
-	}
-	om.targets = nil
 }
 
 func (m *metrics) countEvaluations(n int) {

@@ -326,7 +326,6 @@ func (e *Engine) evaluateLocked(g *group, obs Observation, now time.Time, owners
 		o.state = Step(&o.spec, prev, obs, now)
 		first := !o.evaluated
 		o.evaluated = true
-		e.metrics.evaluated(&o.m, &o.state)
 		if (first || transitioned(&prev, &o.state)) && o.owner.mark != e.epoch {
 			o.owner.mark = e.epoch
 			owners = append(owners, o.owner.key)

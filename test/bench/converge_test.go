@@ -111,6 +111,12 @@ func convergeOnce(b *testing.B, n int) {
 	}
 	converge := time.Since(start)
 	rss := mgr.peakRSS()
+	if addr := os.Getenv("CXOPS_BENCH_PPROF"); addr != "" {
+		// Keep a heap profile of the converged manager for `go tool pprof`.
+		if out, err := exec.Command("curl", "-s", "-o", "/tmp/cxops-manager-heap.pprof", "http://"+addr+"/debug/pprof/heap").CombinedOutput(); err != nil {
+			b.Logf("heap profile: %v %s", err, out)
+		}
+	}
 	mgr.stop()
 
 	b.ReportMetric(float64(n), "moments")
@@ -243,7 +249,8 @@ func startManager(b *testing.B, env *testenv.Env) *managerProcess {
 		b.Fatalf("building the manager: %v\n%s", err, out)
 	}
 	cmd := exec.Command(bin, "--kubeconfig", kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0",
-		fmt.Sprintf("--concurrency=%d", workers), "--kube-api-qps=5000", "--kube-api-burst=10000", "--zap-log-level=error")
+		fmt.Sprintf("--concurrency=%d", workers), "--kube-api-qps=5000", "--kube-api-burst=10000", "--zap-log-level=error",
+		"--pprof-bind-address="+os.Getenv("CXOPS_BENCH_PPROF"))
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
