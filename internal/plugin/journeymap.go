@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cxv1 "github.com/cxops/cxops/api/v1alpha1"
+	"github.com/cxops/cxops/internal/scoring"
 )
 
 // JourneyMap is the journey map as data: what `kubectl cx map -o json|yaml` prints.
@@ -184,7 +185,7 @@ func journeyMap(j *cxv1.Journey, moments []cxv1.Moment, tasks []cxv1.Remediation
 			Objectives: objectiveViews(m.Spec.Objectives, m.Status.Objectives),
 			OpenTasks:  openByMoment[m.Name],
 		}
-		countHealth(&counts, m.Status.Health)
+		scoring.Count(&counts, m.Status.Health)
 		if idx, ok := stageIdx[m.Spec.Stage]; ok {
 			jm.Stages[idx].Moments = append(jm.Stages[idx].Moments, mv)
 		} else {
@@ -249,20 +250,6 @@ func healthOrUnknown(h cxv1.HealthState) string {
 		return string(cxv1.HealthUnknown)
 	}
 	return string(h)
-}
-
-func countHealth(c *cxv1.MomentCounts, h cxv1.HealthState) {
-	c.Total++
-	switch h {
-	case cxv1.HealthHealthy:
-		c.Healthy++
-	case cxv1.HealthAtRisk:
-		c.AtRisk++
-	case cxv1.HealthDegraded:
-		c.Degraded++
-	default:
-		c.Unknown++
-	}
 }
 
 func momentWeight(m *cxv1.Moment) int32 {
