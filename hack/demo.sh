@@ -75,9 +75,14 @@ fi
 kubectl patch signalsource spare-parts-figures -n "$NS" --type merge \
   -p '{"spec":{"static":{"values":{"stock-accuracy":"99.8"}}}}' >/dev/null
 
+journey_healthy() { [ "$(jsonpath journey/technician-buys-parts '{.status.health}')" = "Healthy" ]; }
+
 say "1. Every moment is healthy"
 wait_for "all moments healthy" 300 all_healthy
+wait_for "the journey to be measured" 60 journey_healthy
 show
+echo "   (shop-prometheus is not Ready: its Secret does not exist here. That is how a missing"
+echo "    reference shows: a condition with a reason, never a silent pass.)"
 hint "kubectl get cx"
 hint "kubectl wait --for=condition=Healthy moment --all"
 
