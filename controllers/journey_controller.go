@@ -76,7 +76,7 @@ func (r *JourneyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		return ctrl.Result{}, err
 	}
 	measure(j, moments.Items, tasks.Items)
-	setReadiness(&j.Status.Conditions, j.Generation, resolved.outcome)
+	setReadiness(&j.Status.Conditions, j.Generation, resolved.outcomeWith(snap))
 	j.Status.ObservedGeneration = j.Generation
 	r.Metrics.journey(j)
 

@@ -71,18 +71,19 @@ func (r *MomentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	before := m.DeepCopy()
 	now := r.Options.Clock.Now()
 
-	outcome := r.resolveJourney(ctx, m)
 	resolved := resolveObjectives(ctx, r.Client, m.Namespace, m.Spec.Objectives, providers.QueryData{
 		Name: m.Name, Namespace: m.Namespace, Labels: m.Labels,
 	}, m.Status.Objectives)
-	if outcome.ready || (resolved.outcome.stalled && !outcome.stalled) {
-		outcome = resolved.outcome
+	r.Engine.Set(owner, resolved.regs)
+	snap, _ := r.Engine.Snapshot(owner)
+
+	outcome := r.resolveJourney(ctx, m)
+	if objectives := resolved.outcomeWith(snap); outcome.ready || (objectives.stalled && !outcome.stalled) {
+		outcome = objectives
 	}
 	if outcome.ready {
 		outcome = r.resolveStream(ctx, m, outcome)
 	}
-	r.Engine.Set(owner, resolved.regs)
-	snap, _ := r.Engine.Snapshot(owner)
 
 	// Wait briefly for the first evaluation of a new spec, so that its first status
 	// write already carries the objectives' states instead of Unknown.

@@ -234,7 +234,9 @@ func TestStableSignalsWriteNothingBetweenHeartbeats(t *testing.T) {
 	create(g, staticSource(ns, "figures", map[string]string{"stock": "99.8"}), journey(ns, "parts", "order"), m)
 	var firstEval *metav1.Time
 	g.Eventually(func(g Gomega) {
-		os := objState(get(g, m), "accuracy")
+		m := get(g, m)
+		g.Expect(current(m.Generation, m.Status.ObservedGeneration, m.Status.Conditions)).To(BeTrue())
+		os := objState(m, "accuracy")
 		g.Expect(os.State).To(Equal(cxv1.StateMet))
 		firstEval = os.LastEvaluated
 	}, timeout, poll).Should(Succeed())

@@ -24,7 +24,25 @@ type resolvedObjectives struct {
 	regs []engine.Registration
 	// problems explains, per objective, why it is not evaluated.
 	problems map[string]string
-	outcome  readiness
+	// unready holds, per objective, why its source is not Ready; see outcomeWith.
+	unready map[string]string
+	outcome readiness
+}
+
+// outcomeWith is the readiness once the engine's snapshot is known: a source whose
+// Ready condition is not True only makes the owner wait while one of its
+// objectives has no value from it. A source that just answered is obtainable,
+// whatever its status says yet.
+func (res resolvedObjectives) outcomeWith(snap []engine.Result) readiness {
+	if !res.outcome.ready {
+		return res.outcome
+	}
+	for _, r := range snap {
+		if msg, bad := res.unready[r.Name]; bad && !r.State.HasValue {
+			return waiting(cxv1.ReasonSourceNotReady, msg)
+		}
+	}
+	return res.outcome
 }
 
 // resolveObjectives compiles an owner's objectives against their signal sources.
@@ -32,7 +50,7 @@ type resolvedObjectives struct {
 // unready source waits (the source's own events requeue the owner).
 func resolveObjectives(ctx context.Context, c client.Reader, ns string, objs []cxv1.Objective,
 	data providers.QueryData, prev []cxv1.ObjectiveStatus) resolvedObjectives {
-	res := resolvedObjectives{problems: map[string]string{}, outcome: ready(cxv1.ReasonSucceeded, "")}
+	res := resolvedObjectives{problems: map[string]string{}, unready: map[string]string{}, outcome: ready(cxv1.ReasonSucceeded, "")}
 	worse := func(r readiness) {
 		if res.outcome.ready || (r.stalled && !res.outcome.stalled) {
 			res.outcome = r
@@ -89,7 +107,7 @@ func resolveObjectives(ctx context.Context, c client.Reader, ns string, objs []c
 			if cond != nil && cond.Message != "" {
 				msg += ": " + cond.Message
 			}
-			worse(waiting(cxv1.ReasonSourceNotReady, msg))
+			res.unready[o.Name] = msg
 		}
 	}
 	if res.outcome.ready {

@@ -231,6 +231,9 @@ func (r *RemediationTaskReconciler) retain(ctx context.Context, t *cxv1.Remediat
 	}
 	var resolved []cxv1.RemediationTask
 	for _, o := range list.Items {
+		if o.Name == t.Name {
+			o = *t // the cache may not have this reconcile's write yet
+		}
 		if o.Status.Phase == cxv1.TaskResolved && o.Status.ResolvedTime != nil && o.DeletionTimestamp.IsZero() {
 			resolved = append(resolved, o)
 		}
