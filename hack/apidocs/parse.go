@@ -179,17 +179,6 @@ func markerValue(markers []string, name string) (string, bool) {
 	return "", false
 }
 
-// markerValues returns the values of every marker "name=value".
-func markerValues(markers []string, name string) []string {
-	var out []string
-	for _, m := range markers {
-		if v, ok := strings.CutPrefix(m, name+"="); ok {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
 // markerArgs parses the arguments of a marker such as
 // `rule="...",message="..."` or `name="X",type=string,JSONPath=`.a“: keys and
 // values separated by commas, values bare, double-quoted (Go escapes) or

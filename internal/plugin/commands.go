@@ -67,6 +67,20 @@ func (o *Options) listNamespace(all bool) ([]client.ListOption, string, error) {
 	return []client.ListOption{client.InNamespace(ns)}, ns, nil
 }
 
+// listSetup is what every list command does first: check -o, resolve the namespace
+// flags and connect.
+func (o *Options) listSetup(output string, all bool) ([]client.ListOption, string, client.Client, error) {
+	if err := checkOutput(output); err != nil {
+		return nil, "", nil, err
+	}
+	opts, ns, err := o.listNamespace(all)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	c, err := o.Client()
+	return opts, ns, c, err
+}
+
 func noneFound(w io.Writer, what string, all bool, ns string) {
 	if all {
 		fmt.Fprintf(w, "No %s found.\n", what)
@@ -247,14 +261,7 @@ func newStatusCommand(o *Options) *cobra.Command {
   kubectl cx status -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			opts, ns, err := o.listNamespace(all)
-			if err != nil {
-				return err
-			}
-			c, err := o.Client()
+			opts, ns, c, err := o.listSetup(output, all)
 			if err != nil {
 				return err
 			}
@@ -329,14 +336,7 @@ With --open, only the tasks that are not resolved.`,
   kubectl cx tasks -A`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			opts, ns, err := o.listNamespace(all)
-			if err != nil {
-				return err
-			}
-			c, err := o.Client()
+			opts, ns, c, err := o.listSetup(output, all)
 			if err != nil {
 				return err
 			}
