@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	cxv1 "github.com/cxops/cxops/api/v1alpha1"
+	"github.com/cxops/cxops/internal/textutil"
 )
 
 // Labels on every RemediationTask, so that `kubectl get rtask -l ...` works.
@@ -122,7 +123,7 @@ func (r *MomentReconciler) newTask(m *cxv1.Moment, os *cxv1.ObjectiveStatus, nam
 			Observed:       observed,
 			Target:         os.Target,
 			BreachingSince: *os.BreachingSince,
-			Summary: truncate(fmt.Sprintf("%s of %s is %s%s, target %s, missed since %s",
+			Summary: textutil.Truncate(fmt.Sprintf("%s of %s is %s%s, target %s, missed since %s",
 				os.Name, m.Name, orDash(observed), unitSuffix(unit), os.Target,
 				os.BreachingSince.UTC().Format("2006-01-02 15:04 MST")), 512),
 		},
@@ -143,7 +144,7 @@ func (r *MomentReconciler) newTask(m *cxv1.Moment, os *cxv1.ObjectiveStatus, nam
 func taskName(moment, objective string, breachingSince time.Time) string {
 	sum := sha256.Sum256([]byte(moment + "\x00" + objective + "\x00" + strconv.FormatInt(breachingSince.Unix(), 10)))
 	suffix := hex.EncodeToString(sum[:])[:10]
-	prefix := strings.TrimRight(truncate(moment+"-"+objective, 253-len(suffix)-1), "-.")
+	prefix := strings.TrimRight(textutil.TruncateNoMark(moment+"-"+objective, 253-len(suffix)-1), "-.")
 	return prefix + "-" + suffix
 }
 
@@ -153,13 +154,6 @@ func labelValue(s string) string {
 		s = strings.TrimRight(s[:validation.LabelValueMaxLength], "-._")
 	}
 	return s
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }
 
 func orDash(s string) string {

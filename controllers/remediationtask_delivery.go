@@ -2,15 +2,16 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	cxv1 "github.com/cxops/cxops/api/v1alpha1"
 	"github.com/cxops/cxops/internal/notify"
+	"github.com/cxops/cxops/internal/providers"
+	"github.com/cxops/cxops/internal/textutil"
 )
 
 // sink is a webhook with where it was declared.
@@ -99,7 +100,7 @@ func (r *RemediationTaskReconciler) deliver(ctx context.Context, t *cxv1.Remedia
 			at := metav1.NewTime(now)
 			d.LastAttemptTime = &at
 			if err != nil {
-				d.LastError = truncate(err.Error(), 512)
+				d.LastError = textutil.Truncate(err.Error(), 512)
 				retry = minPositive(retry, notify.Backoff(d.Attempts))
 				failed = append(failed, fmt.Sprintf("%s %s: %s", name, w.event, d.LastError))
 				continue
@@ -122,14 +123,14 @@ func (r *RemediationTaskReconciler) deliver(ctx context.Context, t *cxv1.Remedia
 func (r *RemediationTaskReconciler) send(ctx context.Context, t *cxv1.RemediationTask, s sink, ev cxv1.NotificationEvent, escalation int32) error {
 	headers := map[string]string{}
 	if s.HeadersSecretRef != nil {
-		sec := &corev1.Secret{}
-		if err := r.APIReader.Get(ctx, ctrlKey(t.Namespace, s.HeadersSecretRef.Name), sec); err != nil {
-			if apierrors.IsNotFound(err) {
+		data, err := secretReader{r.APIReader}.get(ctx, t.Namespace, s.HeadersSecretRef.Name)
+		if err != nil {
+			if errors.Is(err, providers.ErrSecretNotFound) {
 				return fmt.Errorf("secret %q with the sink's headers does not exist", s.HeadersSecretRef.Name)
 			}
 			return fmt.Errorf("reading secret %q: %w", s.HeadersSecretRef.Name, err)
 		}
-		for k, v := range sec.Data {
+		for k, v := range data {
 			headers[k] = string(v)
 		}
 	}

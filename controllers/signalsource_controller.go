@@ -82,14 +82,7 @@ func (r *SignalSourceReconciler) Reconcile(ctx context.Context, req ctrl.Request
 // built, so that objectives report the provider's own errors while it is unreachable.
 func (r *SignalSourceReconciler) connect(ctx context.Context, src *cxv1.SignalSource, key string) (ctrl.Result, readiness) {
 	secrets := func(name string) (map[string][]byte, error) {
-		s := &corev1.Secret{}
-		if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: src.Namespace, Name: name}, s); err != nil {
-			if apierrors.IsNotFound(err) {
-				return nil, providers.ErrSecretNotFound
-			}
-			return nil, err
-		}
-		return s.Data, nil
+		return secretReader{r.APIReader}.get(ctx, src.Namespace, name)
 	}
 	p, err := providers.New(src.Spec, secrets, r.Options.Providers)
 	if err != nil {

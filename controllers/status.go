@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cxv1 "github.com/cxops/cxops/api/v1alpha1"
+	"github.com/cxops/cxops/internal/textutil"
 )
 
 // patchStatus sends a merge patch of the status subresource from before to obj, and
@@ -38,11 +39,13 @@ func done(res ctrl.Result, err error) (ctrl.Result, error) {
 	return res, err
 }
 
+// maxConditionMessage bounds a condition's message (the API allows 32768; a
+// person reads the first lines).
+const maxConditionMessage = 1024
+
 // setCondition sets a condition; lastTransitionTime moves only when the status does.
 func setCondition(conds *[]metav1.Condition, generation int64, typ string, status metav1.ConditionStatus, reason, message string) {
-	if len(message) > 1024 {
-		message = message[:1021] + "..."
-	}
+	message = textutil.Truncate(message, maxConditionMessage)
 	apimeta.SetStatusCondition(conds, metav1.Condition{
 		Type: typ, Status: status, Reason: reason, Message: message, ObservedGeneration: generation,
 	})

@@ -16,20 +16,41 @@ type LocalObjectReference struct {
 }
 
 // Channel is a channel through which a customer meets the company.
-// +kubebuilder:validation:Enum=Web;Chat;WhatsApp;Social;Phone;Email;Store;FieldService;Other
+// +kubebuilder:validation:Enum=Web;MobileApp;Chat;WhatsApp;SMS;Social;Phone;Video;Email;Store;Kiosk;FieldService;Marketplace;Partner;Other
 type Channel string
 
 // Channels.
 const (
-	ChannelWeb          Channel = "Web"
-	ChannelChat         Channel = "Chat"
-	ChannelWhatsApp     Channel = "WhatsApp"
-	ChannelSocial       Channel = "Social"
-	ChannelPhone        Channel = "Phone"
-	ChannelEmail        Channel = "Email"
-	ChannelStore        Channel = "Store"
+	// ChannelWeb: a web site or web shop.
+	ChannelWeb Channel = "Web"
+	// ChannelMobileApp: the company's own mobile app.
+	ChannelMobileApp Channel = "MobileApp"
+	// ChannelChat: live chat or a chatbot.
+	ChannelChat Channel = "Chat"
+	// ChannelWhatsApp: WhatsApp and similar messengers.
+	ChannelWhatsApp Channel = "WhatsApp"
+	// ChannelSMS: text messages.
+	ChannelSMS Channel = "SMS"
+	// ChannelSocial: social networks.
+	ChannelSocial Channel = "Social"
+	// ChannelPhone: calls, a call center or an IVR.
+	ChannelPhone Channel = "Phone"
+	// ChannelVideo: video calls and video consultation.
+	ChannelVideo Channel = "Video"
+	// ChannelEmail: email.
+	ChannelEmail Channel = "Email"
+	// ChannelStore: a physical store, branch or counter.
+	ChannelStore Channel = "Store"
+	// ChannelKiosk: a self-service terminal or kiosk.
+	ChannelKiosk Channel = "Kiosk"
+	// ChannelFieldService: technicians or sales staff at the customer's site.
 	ChannelFieldService Channel = "FieldService"
-	ChannelOther        Channel = "Other"
+	// ChannelMarketplace: a third-party marketplace (Amazon, eBay, a B2B portal).
+	ChannelMarketplace Channel = "Marketplace"
+	// ChannelPartner: a reseller, distributor or other partner acting for the company.
+	ChannelPartner Channel = "Partner"
+	// ChannelOther: anything else.
+	ChannelOther Channel = "Other"
 )
 
 // HealthState summarizes a moment, a stage or a journey.

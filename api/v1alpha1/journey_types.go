@@ -80,7 +80,7 @@ type Stage struct {
 	// channels used in this stage.
 	// +optional
 	// +listType=set
-	// +kubebuilder:validation:MaxItems=9
+	// +kubebuilder:validation:MaxItems=15
 	Channels []Channel `json:"channels,omitempty"`
 }
 
@@ -110,6 +110,16 @@ type JourneySpec struct {
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=16
 	Objectives []Objective `json:"objectives,omitempty"`
+
+	// minCoverage is the share of the journey's objective weight, in percent, that
+	// must have data for the journey's health to be known. Below it the journey is
+	// Healthy=Unknown (reason NoData), whatever the objectives with data say. A key
+	// objective without data makes the health Unknown whatever the coverage.
+	// Defaults to 80.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	MinCoverage *int32 `json:"minCoverage,omitempty"`
 }
 
 // StageStatus is the measured health of one stage.
@@ -195,6 +205,14 @@ type JourneyStatus struct {
 	// +optional
 	Health HealthState `json:"health,omitempty"`
 
+	// coverage is the share of the journey's objective weight (its moments' and
+	// its own objectives') that has data, in percent. Unknown objectives count
+	// against it.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	Coverage *int32 `json:"coverage,omitempty"`
+
 	// moments counts the journey's moments by health.
 	// +optional
 	Moments MomentCounts `json:"moments,omitempty"`
@@ -235,6 +253,7 @@ type JourneyStatus struct {
 // +kubebuilder:resource:shortName=jrn,categories=cx
 // +kubebuilder:printcolumn:name="Persona",type=string,JSONPath=`.spec.persona.name`
 // +kubebuilder:printcolumn:name="Score",type=integer,JSONPath=`.status.score`
+// +kubebuilder:printcolumn:name="Coverage",type=integer,JSONPath=`.status.coverage`
 // +kubebuilder:printcolumn:name="Health",type=string,JSONPath=`.status.health`
 // +kubebuilder:printcolumn:name="Drifting",type=integer,JSONPath=`.status.driftingMoments`
 // +kubebuilder:printcolumn:name="Open-Tasks",type=integer,JSONPath=`.status.openRemediations`

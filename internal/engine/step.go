@@ -6,9 +6,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/cxops/cxops/api/v1alpha1"
+	"github.com/cxops/cxops/internal/textutil"
 )
 
 // State is the evaluated state of one objective: what Step reads and returns, and
@@ -189,7 +189,7 @@ func Step(s *Spec, st State, obs Observation, now time.Time) State {
 	}
 	errText := ""
 	if cause != nil {
-		errText = truncate(cause.Error(), maxErrText)
+		errText = textutil.Truncate(cause.Error(), maxErrText)
 	}
 	if st.State != prev.State ||
 		st.Message == "" ||
@@ -277,15 +277,4 @@ func appendValue(b []byte, v float64) []byte {
 
 func appendTime(b []byte, t time.Time) []byte {
 	return t.UTC().AppendFormat(b, time.RFC3339)
-}
-
-// truncate cuts s to at most n bytes on a rune boundary, without allocating.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

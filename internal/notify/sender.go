@@ -30,9 +30,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"github.com/cxops/cxops/internal/egress"
+	"github.com/cxops/cxops/internal/textutil"
 )
 
 const (
@@ -140,7 +140,7 @@ func (e *sendError) Error() string { return e.msg }
 func (e *sendError) Unwrap() error { return e.cause }
 
 func newError(cause error, format string, args ...any) error {
-	return &sendError{msg: truncate(fmt.Sprintf(format, args...), MaxErrorLength), cause: cause}
+	return &sendError{msg: textutil.Truncate(fmt.Sprintf(format, args...), MaxErrorLength), cause: cause}
 }
 
 // Send POSTs n as JSON to rawURL, with n.IdempotencyKey in the Idempotency-Key header,
@@ -225,7 +225,7 @@ func parseURL(raw string) (*url.URL, error) {
 
 // messageHost is the URL's host and port, bounded, for error messages.
 func messageHost(u *url.URL) string {
-	return truncate(u.Host, maxHostInMessage)
+	return textutil.Truncate(u.Host, maxHostInMessage)
 }
 
 // buildHeader returns the request's headers: the caller's, validated, then the
@@ -241,7 +241,7 @@ func buildHeader(headers map[string]string, n Notification) (http.Header, error)
 	slices.Sort(keys)
 	for _, k := range keys {
 		if !validHeaderName(k) {
-			return nil, newError(nil, "header %q from the sink's Secret is not a valid HTTP header name", truncate(k, 64))
+			return nil, newError(nil, "header %q from the sink's Secret is not a valid HTTP header name", textutil.Truncate(k, 64))
 		}
 		ck := http.CanonicalHeaderKey(k)
 		if slices.Contains(reservedHeaders, ck) {
@@ -348,17 +348,4 @@ func (s *Sender) describe(parent context.Context, err error, host string) error 
 		return newError(nil, "could not reach webhook host %s: %s", host, errno.Error())
 	}
 	return newError(nil, "could not reach webhook host %s", host)
-}
-
-// truncate shortens s to at most n bytes, on a rune boundary, marking the cut.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	const mark = "…"
-	cut := n - len(mark)
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + mark
 }

@@ -9,10 +9,10 @@ import (
 	"net/http"
 	"net/url"
 	"sync/atomic"
-	"unicode/utf8"
 
 	"github.com/cxops/cxops/api/v1alpha1"
 	"github.com/cxops/cxops/internal/egress"
+	"github.com/cxops/cxops/internal/textutil"
 )
 
 // maxRedirects bounds the redirects a call follows.
@@ -198,16 +198,5 @@ func safeURL(raw string) string {
 		return "(unparsable URL)"
 	}
 	s := (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}).String()
-	return truncate(s, 200)
-}
-
-// truncate shortens s to at most n bytes (plus an ellipsis), on a rune boundary.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
+	return textutil.Truncate(s, 200)
 }

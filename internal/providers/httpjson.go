@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/util/jsonpath"
 
 	"github.com/cxops/cxops/api/v1alpha1"
+	"github.com/cxops/cxops/internal/textutil"
 )
 
 // httpJSONProvider GETs a JSON document and selects one number from it with a
@@ -73,11 +74,11 @@ func headersFromSecret(name string, secrets SecretGetter) (http.Header, error) {
 	h := http.Header{}
 	for _, key := range slices.Sorted(maps.Keys(data)) {
 		if !httpguts.ValidHeaderFieldName(key) {
-			return nil, Errorf(v1alpha1.ReasonSecretInvalid, "Secret %q key %q is not a valid HTTP header name", name, truncate(key, 64))
+			return nil, Errorf(v1alpha1.ReasonSecretInvalid, "Secret %q key %q is not a valid HTTP header name", name, textutil.Truncate(key, 64))
 		}
 		value := strings.TrimSpace(string(data[key]))
 		if !httpguts.ValidHeaderFieldValue(value) {
-			return nil, Errorf(v1alpha1.ReasonSecretInvalid, "Secret %q key %q is not a valid HTTP header value (control characters)", name, truncate(key, 64))
+			return nil, Errorf(v1alpha1.ReasonSecretInvalid, "Secret %q key %q is not a valid HTTP header value (control characters)", name, textutil.Truncate(key, 64))
 		}
 		h.Set(key, value)
 	}
@@ -180,7 +181,7 @@ func compileJSONPath(query string) (*jsonpath.JSONPath, error) {
 	if err := jp.Parse(normalizeJSONPath(query)); err != nil {
 		return nil, &Error{
 			Reason:  v1alpha1.ReasonInvalidSpec,
-			Message: fmt.Sprintf("query %q is not a valid JSONPath expression: %s", truncate(query, 200), truncate(err.Error(), 200)),
+			Message: fmt.Sprintf("query %q is not a valid JSONPath expression: %s", textutil.Truncate(query, 200), textutil.Truncate(err.Error(), 200)),
 			Err:     err,
 		}
 	}
@@ -191,7 +192,7 @@ func compileJSONPath(query string) (*jsonpath.JSONPath, error) {
 // number it selects: a JSON number, or a string holding a decimal number. Messages
 // name the type found, never the content.
 func selectNumber(doc any, query string) (value float64, err error) {
-	q := truncate(query, 200)
+	q := textutil.Truncate(query, 200)
 	defer func() {
 		if r := recover(); r != nil {
 			value, err = 0, Errorf(v1alpha1.ReasonBadResponse, "query %q could not be evaluated against the response", q)

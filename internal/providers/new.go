@@ -11,6 +11,7 @@ import (
 
 	"github.com/cxops/cxops/api/v1alpha1"
 	"github.com/cxops/cxops/internal/egress"
+	"github.com/cxops/cxops/internal/textutil"
 )
 
 // Defaults applied when neither the spec nor Options say otherwise.
@@ -174,7 +175,7 @@ func getSecret(secrets SecretGetter, name, purpose string) (map[string][]byte, e
 	default:
 		return nil, &Error{
 			Reason:  v1alpha1.ReasonSecretNotFound,
-			Message: fmt.Sprintf("Secret %q (%s) cannot be read: %s", name, purpose, truncate(err.Error(), 200)),
+			Message: fmt.Sprintf("Secret %q (%s) cannot be read: %s", name, purpose, textutil.Truncate(err.Error(), 200)),
 			Err:     err,
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/cxops/cxops/api/v1alpha1"
+	"github.com/cxops/cxops/internal/textutil"
 )
 
 // probeQuery is the query Probe runs: it exercises the query endpoint and the
@@ -92,7 +93,7 @@ func prometheusAuthHeader(auth *v1alpha1.Auth, secrets SecretGetter) (http.Heade
 		}
 		h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(string(user)+":"+string(pass))))
 	default:
-		return nil, Errorf(v1alpha1.ReasonInvalidSpec, "unknown auth type %q (expected Bearer or Basic)", truncate(string(auth.Type), 32))
+		return nil, Errorf(v1alpha1.ReasonInvalidSpec, "unknown auth type %q (expected Bearer or Basic)", textutil.Truncate(string(auth.Type), 32))
 	}
 	return h, nil
 }
@@ -134,7 +135,7 @@ func (p *prometheusProvider) queryError(parent context.Context, st *callState, e
 	}
 	// Keep the API error without its Detail, which is the response body.
 	clean := &promv1.Error{Type: apiErr.Type, Msg: apiErr.Msg}
-	msg := truncate(apiErr.Msg, 512)
+	msg := textutil.Truncate(apiErr.Msg, 512)
 	switch apiErr.Type {
 	case promv1.ErrBadData:
 		return &Error{Reason: v1alpha1.ReasonInvalidSpec, Message: fmt.Sprintf("%s rejected the query: %s", p.target, msg), Err: clean}
@@ -201,7 +202,7 @@ func singleSample(v model.Value) (float64, error) {
 func seriesList(vec model.Vector) string {
 	shown := make([]string, 0, maxSeriesShown)
 	for _, s := range vec[:min(len(vec), maxSeriesShown)] {
-		shown = append(shown, truncate(s.Metric.String(), 120))
+		shown = append(shown, textutil.Truncate(s.Metric.String(), 120))
 	}
 	out := strings.Join(shown, ", ")
 	if more := len(vec) - len(shown); more > 0 {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/cxops/cxops/api/v1alpha1"
 	"github.com/cxops/cxops/internal/egress"
+	"github.com/cxops/cxops/internal/textutil"
 )
 
 // Provider fetches values from one signal source.
@@ -207,8 +208,8 @@ func describeNetError(err error) string {
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
 		return "connection closed before a complete response"
 	case errors.As(err, &opErr) && opErr.Err != nil:
-		return truncate(opErr.Op+": "+opErr.Err.Error(), 200)
+		return textutil.Truncate(opErr.Op+": "+opErr.Err.Error(), 200)
 	default:
-		return truncate(err.Error(), 200)
+		return textutil.Truncate(err.Error(), 200)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/cxops/cxops/api/v1alpha1"
+	"github.com/cxops/cxops/internal/textutil"
 )
 
 // maxKnownNames bounds the value names listed in a NoData message.
@@ -27,7 +28,7 @@ func newStatic(s *v1alpha1.StaticSource) (*staticProvider, error) {
 	for name, raw := range s.Values {
 		v, ok := parseDecimal(string(raw))
 		if !ok {
-			return nil, Errorf(v1alpha1.ReasonInvalidSpec, "static value %q is not a decimal number", truncate(name, 64))
+			return nil, Errorf(v1alpha1.ReasonInvalidSpec, "static value %q is not a decimal number", textutil.Truncate(name, 64))
 		}
 		values[name] = v
 	}
@@ -39,7 +40,7 @@ func (p *staticProvider) Query(_ context.Context, query string) (float64, error)
 	if v, ok := p.values[query]; ok {
 		return v, nil
 	}
-	return 0, Errorf(v1alpha1.ReasonNoData, "no static value named %q (known: %s)", truncate(query, 64), p.knownNames())
+	return 0, Errorf(v1alpha1.ReasonNoData, "no static value named %q (known: %s)", textutil.Truncate(query, 64), p.knownNames())
 }
 
 // Probe always succeeds: the values are in the spec.
@@ -53,7 +54,7 @@ func (p *staticProvider) knownNames() string {
 	}
 	shown := names[:min(len(names), maxKnownNames)]
 	for i, n := range shown {
-		shown[i] = truncate(n, 64)
+		shown[i] = textutil.Truncate(n, 64)
 	}
 	s := strings.Join(shown, ", ")
 	if more := len(names) - len(shown); more > 0 {

@@ -8,6 +8,7 @@ import (
 	"text/template"
 
 	"github.com/cxops/cxops/api/v1alpha1"
+	"github.com/cxops/cxops/internal/textutil"
 )
 
 // QueryData is what a query template may use.
@@ -91,7 +92,7 @@ func parseTemplate(tmpl string) (*template.Template, error) {
 func templateMessage(err error) string {
 	s := strings.TrimPrefix(err.Error(), "template: ")
 	s = strings.Replace(s, `executing "query" at `, "at ", 1)
-	return truncate(s, 512)
+	return textutil.Truncate(s, 512)
 }
 
 // strictIndex is text/template's index, except that a missing map key is an error.
