@@ -8,6 +8,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
@@ -40,6 +41,9 @@ type JourneyReconciler struct {
 	Options       Options
 	Notifications *queueSource
 	Metrics       *taskMetrics
+
+	grace      *graceTracker
+	firstSight firstSight
 }
 
 // +kubebuilder:rbac:groups=cx.cxops.io,resources=journeys,verbs=get;list;watch
@@ -55,11 +59,14 @@ func (r *JourneyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		if apierrors.IsNotFound(err) {
 			r.Engine.Remove(owner)
 			r.Metrics.forgetJourney(req.Namespace, req.Name)
+			r.grace.forget("journey/" + req.String())
+			r.firstSight.forget("journey/" + req.String())
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
 	}
 	before := j.DeepCopy()
+	now := r.Options.Clock.Now()
 
 	resolved := resolveObjectives(ctx, r.Client, j.Namespace, j.Spec.Objectives,
 		providers.QueryData{Name: j.Name, Namespace: j.Namespace, Labels: j.Labels}, j.Status.Objectives)
@@ -76,16 +83,45 @@ func (r *JourneyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		return ctrl.Result{}, err
 	}
 	measure(j, moments.Items, tasks.Items)
-	setReadiness(&j.Status.Conditions, j.Generation, resolved.outcomeWith(snap))
+	outcome, stallIn := r.grace.apply("journey/"+req.String(), resolved.outcomeWith(snap), before.Status.Conditions, now)
+	if r.firstSight.evaluating("journey/"+req.String(), j.Generation, before.Status.ObservedGeneration, before.Status.Conditions, snap) {
+		if outcome.ready {
+			outcome = waiting(cxv1.ReasonEvaluating, fmt.Sprintf("waiting for the first evaluation of generation %d", j.Generation))
+		}
+		if c := apimeta.FindStatusCondition(j.Status.Conditions, cxv1.HealthyCondition); c != nil && c.Status != metav1.ConditionFalse {
+			j.Status.Health = cxv1.HealthUnknown
+			setCondition(&j.Status.Conditions, j.Generation, cxv1.HealthyCondition, metav1.ConditionUnknown, cxv1.ReasonAwaitingEvaluation, outcome.message)
+		}
+	}
+	setReadiness(&j.Status.Conditions, j.Generation, outcome)
 	j.Status.ObservedGeneration = j.Generation
 	r.Metrics.journey(j)
+	r.logTransitions(ctx, before, j)
 
+	if stallIn > 0 {
+		// Deadlines follow the injected clock.
+		r.Notifications.EnqueueAfter(req.NamespacedName, stallIn)
+	}
 	// Only values changed: not worth a write (live values are metrics).
 	if !statusChanged(before, j) {
 		return ctrl.Result{}, nil
 	}
 	_, err := patchStatus(ctx, r.Client, before, j, func(o client.Object) any { return o.(*cxv1.Journey).Status })
 	return done(ctrl.Result{}, err)
+}
+
+// logTransitions logs changes of the journey's health and readiness.
+func (r *JourneyReconciler) logTransitions(ctx context.Context, before, after *cxv1.Journey) {
+	log := ctrl.LoggerFrom(ctx)
+	if before.Status.Health != after.Status.Health {
+		c := apimeta.FindStatusCondition(after.Status.Conditions, cxv1.HealthyCondition)
+		reason, message := "", ""
+		if c != nil {
+			reason, message = c.Reason, c.Message
+		}
+		log.Info("journey health changed", "from", before.Status.Health, "to", after.Status.Health, "reason", reason, "message", message)
+	}
+	logReadiness(log, before.Status.Conditions, after.Status.Conditions)
 }
 
 func statusChanged(before, after *cxv1.Journey) bool {
@@ -141,7 +177,12 @@ func measure(j *cxv1.Journey, moments []cxv1.Moment, tasks []cxv1.RemediationTas
 	} else {
 		st.Score = nil
 	}
-	st.Health = scoring.JourneyHealth(objs, momentHealth)
+	if coverage, ok := scoring.Coverage(objs); ok {
+		st.Coverage = &coverage
+	} else {
+		st.Coverage = nil
+	}
+	st.Health = scoring.JourneyHealth(objs, momentHealth, minCoverage(j))
 	st.TopGaps = scoring.TopGaps(objs, 5)
 
 	st.OpenRemediations = 0
@@ -151,8 +192,13 @@ func measure(j *cxv1.Journey, moments []cxv1.Moment, tasks []cxv1.RemediationTas
 		}
 	}
 
-	status, reason, message := journeyHealthCondition(st, objs, len(moments))
+	status, reason, message := journeyHealthCondition(st, objs, len(moments), minCoverage(j))
 	setCondition(&st.Conditions, j.Generation, cxv1.HealthyCondition, status, reason, message)
+}
+
+// minCoverage is the journey's spec.minCoverage or its default.
+func minCoverage(j *cxv1.Journey) int32 {
+	return ptr.Deref(j.Spec.MinCoverage, scoring.DefaultMinCoverage)
 }
 
 func impactWeight(m *cxv1.Moment) *int32 {
@@ -171,7 +217,7 @@ func scoredObjective(o cxv1.Objective, s *cxv1.ObjectiveStatus, moment, stage st
 	if s == nil {
 		return so
 	}
-	so.State, so.Target = s.State, s.Target
+	so.State, so.Target, so.Episode = s.State, s.Target, s.DriftingSince != nil
 	if s.Value != nil {
 		so.Value = *s.Value
 		if v, err := strconv.ParseFloat(*s.Value, 64); err == nil {
@@ -192,7 +238,7 @@ func normalizedGap(t cxv1.Target, v float64) (float64, bool) {
 	return scoring.NormalizedGap(t.Operator, v, num(t.Value), num(t.Min), num(t.Max)), true
 }
 
-func journeyHealthCondition(st *cxv1.JourneyStatus, objs []scoring.Objective, moments int) (metav1.ConditionStatus, string, string) {
+func journeyHealthCondition(st *cxv1.JourneyStatus, objs []scoring.Objective, moments int, minCoverage int32) (metav1.ConditionStatus, string, string) {
 	if key, missed := scoring.KeyMissed(objs); missed {
 		where := key.Name
 		if key.Moment != "" {
@@ -220,7 +266,7 @@ func journeyHealthCondition(st *cxv1.JourneyStatus, objs []scoring.Objective, mo
 		}
 		return metav1.ConditionFalse, reason, fmt.Sprintf("%s, below %d; largest gaps: %s", score, scoring.DegradedBelow, strings.Join(gaps, ", "))
 	case cxv1.HealthUnknown:
-		return metav1.ConditionUnknown, cxv1.ReasonNoData, "no objective has data yet"
+		return metav1.ConditionUnknown, cxv1.ReasonNoData, noDataMessage(st, objs, minCoverage)
 	case cxv1.HealthAtRisk:
 		msg := fmt.Sprintf("%s; %d of %d moments healthy", score, st.Moments.Healthy, st.Moments.Total)
 		if len(gaps) > 0 {
@@ -229,6 +275,35 @@ func journeyHealthCondition(st *cxv1.JourneyStatus, objs []scoring.Objective, mo
 		return metav1.ConditionTrue, cxv1.ReasonObjectiveAtRisk, msg
 	}
 	return metav1.ConditionTrue, cxv1.ReasonObjectivesMet, fmt.Sprintf("%s; all %d moments healthy", score, st.Moments.Total)
+}
+
+// noDataMessage says why a journey's health is Unknown: which objectives that
+// matter are blind, and the coverage against the minimum.
+func noDataMessage(st *cxv1.JourneyStatus, objs []scoring.Objective, minCoverage int32) string {
+	var parts []string
+	if st.Coverage == nil {
+		parts = append(parts, "no objective has data yet")
+	} else if *st.Coverage < minCoverage {
+		parts = append(parts, fmt.Sprintf("coverage %d%% is below minCoverage %d%%: too few objectives have data", *st.Coverage, minCoverage))
+	} else {
+		parts = append(parts, fmt.Sprintf("coverage %d%%", *st.Coverage))
+	}
+	var blind []string
+	for _, o := range scoring.Blind(objs) {
+		where := o.Name
+		if o.Moment != "" {
+			where = o.Moment + "/" + o.Name
+		}
+		why := "key objective"
+		if o.Episode {
+			why = "drifting, task open"
+		}
+		blind = append(blind, fmt.Sprintf("%s (%s)", where, why))
+	}
+	if len(blind) > 0 {
+		parts = append(parts, "no data for "+joinLimited(blind, 5))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // SetupWithManager watches Journeys (spec), the engine's transitions for

@@ -8,6 +8,7 @@ import (
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cxv1 "github.com/cxops/cxops/api/v1alpha1"
@@ -44,7 +45,7 @@ func TestJourneyMeasuresItsMoments(t *testing.T) {
 		g.Expect(j.Status.Stages[3]).To(Equal(cxv1.StageStatus{Name: "service", Health: cxv1.HealthUnknown}), "a stage without moments is Unknown")
 		g.Expect(j.Status.Stages[1].Health).To(Equal(cxv1.HealthHealthy))
 		g.Expect(cond(j.Status.Conditions, cxv1.HealthyCondition).Status).To(Equal(metav1.ConditionTrue))
-		g.Expect(current(j.Generation, j.Status.ObservedGeneration, j.Status.Conditions)).To(BeTrue())
+		g.Expect(kstatusOf(g, j)).To(Equal(kstatus.CurrentStatus))
 		g.Expect(j.Status.Objectives).To(ConsistOf(HaveField("State", cxv1.StateMet)))
 	}, timeout, poll).Should(Succeed())
 

@@ -49,15 +49,14 @@ func startManager(ctx context.Context, cfg *rest.Config) (func(time.Duration), e
 		return nil, err
 	}
 	system, err = Setup(mgr, Options{
-		Concurrency:         4,
-		Heartbeat:           5 * time.Minute,
-		FirstEvaluationWait: 2 * time.Second,
-		TaskResync:          time.Hour,
-		TaskRetention:       24 * time.Hour,
-		TaskKeep:            3,
-		Clock:               testClock,
-		Jitter:              -1,
-		Registerer:          prometheus.NewRegistry(),
+		Concurrency:   4,
+		Heartbeat:     5 * time.Minute,
+		TaskResync:    time.Hour,
+		TaskRetention: 24 * time.Hour,
+		TaskKeep:      3,
+		Clock:         testClock,
+		Jitter:        -1,
+		Registerer:    prometheus.NewRegistry(),
 	})
 	if err != nil {
 		return nil, err

@@ -4,12 +4,11 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/events"
@@ -30,7 +29,7 @@ import (
 // MomentReconciler resolves a moment's journey, stage and signal sources, registers
 // its objectives with the evaluation engine, opens a RemediationTask when an
 // objective drifts, and writes status only when it earns it: on a transition, a
-// spec change, or a heartbeat.
+// spec change, a new cause (at most once per evaluation interval) or a heartbeat.
 type MomentReconciler struct {
 	client.Client
 	Engine   *engine.Engine
@@ -39,26 +38,28 @@ type MomentReconciler struct {
 	// Notifications delivers engine transitions to this controller.
 	Notifications *queueSource
 
-	mu       sync.Mutex
-	awaiting map[types.NamespacedName]time.Time
+	grace      *graceTracker
+	firstSight firstSight
 }
 
 // +kubebuilder:rbac:groups=cx.cxops.io,resources=moments,verbs=get;list;watch
 // +kubebuilder:rbac:groups=cx.cxops.io,resources=moments/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups=cx.cxops.io,resources=moments/finalizers,verbs=update
 // +kubebuilder:rbac:groups=cx.cxops.io,resources=journeys,verbs=get;list;watch
 // +kubebuilder:rbac:groups=cx.cxops.io,resources=remediationtasks,verbs=get;list;watch;create
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 
-// Reconcile dispatches the steps for one Moment.
+// Reconcile dispatches the steps for one Moment. Whatever fails after the
+// objectives were evaluated (a task that cannot be opened, a reference that
+// vanished) still ends in a status that says so.
 func (r *MomentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	log := ctrl.LoggerFrom(ctx)
 	owner := engine.Owner{Kind: "Moment", Namespace: req.Namespace, Name: req.Name}
 	m := &cxv1.Moment{}
 	if err := r.Get(ctx, req.NamespacedName, m); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.Engine.Remove(owner)
-			r.doneAwaiting(req.NamespacedName)
-			r.Notifications.Forget(req.NamespacedName)
+			r.forget(owner, req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
@@ -71,13 +72,19 @@ func (r *MomentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	before := m.DeepCopy()
 	now := r.Options.Clock.Now()
 
-	resolved := resolveObjectives(ctx, r.Client, m.Namespace, m.Spec.Objectives, providers.QueryData{
-		Name: m.Name, Namespace: m.Namespace, Labels: m.Labels,
-	}, m.Status.Objectives)
-	r.Engine.Set(owner, resolved.regs)
-	snap, _ := r.Engine.Snapshot(owner)
-
+	// Objectives are evaluated only against a journey and stage that exist.
 	outcome := r.resolveJourney(ctx, m)
+	var resolved resolvedObjectives
+	if outcome.ready {
+		resolved = resolveObjectives(ctx, r.Client, m.Namespace, m.Spec.Objectives, providers.QueryData{
+			Name: m.Name, Namespace: m.Namespace, Labels: m.Labels,
+		}, m.Status.Objectives)
+		r.Engine.Set(owner, resolved.regs)
+	} else {
+		r.Engine.Remove(owner)
+		resolved = notEvaluated(m.Spec.Objectives, outcome.message)
+	}
+	snap, _ := r.Engine.Snapshot(owner)
 	if objectives := resolved.outcomeWith(snap); outcome.ready || (objectives.stalled && !outcome.stalled) {
 		outcome = objectives
 	}
@@ -85,31 +92,64 @@ func (r *MomentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		outcome = r.resolveStream(ctx, m, outcome)
 	}
 
-	// Wait briefly for the first evaluation of a new spec, so that its first status
-	// write already carries the objectives' states instead of Unknown.
-	if wait, ok := r.shouldAwait(m, snap, now); ok {
-		return ctrl.Result{RequeueAfter: wait}, nil
-	}
-	r.doneAwaiting(req.NamespacedName)
-
 	m.Status.Objectives = objectiveStatuses(m.Spec.Objectives, snap, resolved.problems, before.Status.Objectives)
-	if err := r.ensureTasks(ctx, m); err != nil {
-		return ctrl.Result{}, err
+	taskErr := r.ensureTasks(ctx, m)
+	if taskErr != nil {
+		log.Error(taskErr, "opening a remediation task failed; retrying with backoff")
+		outcome = waiting(cxv1.ReasonTaskCreationFailed, taskErr.Error())
 	}
-	r.summarize(m, outcome)
-	r.recordTransitions(before, m)
+	outcome, stallIn := r.grace.apply("moment/"+req.String(), outcome, before.Status.Conditions, now)
+	evaluating := r.firstSight.evaluating("moment/"+req.String(), m.Generation, before.Status.ObservedGeneration, before.Status.Conditions, snap)
+	if evaluating && outcome.ready {
+		outcome = waiting(cxv1.ReasonEvaluating, fmt.Sprintf("waiting for the first evaluation of generation %d", m.Generation))
+	}
+	r.summarize(m, outcome, evaluating)
+	r.recordTransitions(ctx, before, m)
 
-	if !r.earnsWrite(before, m, now) {
-		r.Notifications.EnqueueAfter(req.NamespacedName, r.untilHeartbeat(before, now))
-		return ctrl.Result{}, nil
+	wake := minPositive(stallIn, r.untilHeartbeat(before, now))
+	switch c := classify(before.Status.Objectives, m.Status.Objectives, before.Status.Conditions, m.Status.Conditions); {
+	case c == changeTransition || before.Status.ObservedGeneration != m.Status.ObservedGeneration ||
+		before.Status.Health != m.Status.Health || before.Status.Drifting != m.Status.Drifting:
+	case c == changeCause:
+		// A new cause is worth a write, at most once per evaluation interval.
+		if until := r.untilCauseWrite(before, resolved, now); until > 0 {
+			r.Notifications.EnqueueAfter(req.NamespacedName, minPositive(wake, until))
+			return ctrl.Result{}, taskErr
+		}
+	case r.untilHeartbeat(before, now) > 0:
+		r.Notifications.EnqueueAfter(req.NamespacedName, wake)
+		return ctrl.Result{}, taskErr
 	}
 	m.Status.LastHeartbeatTime = timePtr(now)
 	if _, err := patchStatus(ctx, r.Client, before, m, func(o client.Object) any { return o.(*cxv1.Moment).Status }); err != nil {
 		return done(ctrl.Result{}, err)
 	}
 	// Heartbeats follow the injected clock; jitter spreads them out.
-	r.Notifications.EnqueueAfter(req.NamespacedName, wait.Jitter(r.Options.Heartbeat, 0.05))
-	return ctrl.Result{}, nil
+	r.Notifications.EnqueueAfter(req.NamespacedName, minPositive(stallIn, wait.Jitter(r.Options.Heartbeat, 0.05)))
+	return ctrl.Result{}, taskErr
+}
+
+// forget drops what the reconciler keeps about a deleted moment.
+func (r *MomentReconciler) forget(owner engine.Owner, key types.NamespacedName) {
+	r.Engine.Remove(owner)
+	r.Notifications.Forget(key)
+	r.grace.forget("moment/" + key.String())
+	r.firstSight.forget("moment/" + key.String())
+}
+
+// untilCauseWrite is how long a change of cause alone waits for its write: one
+// evaluation interval (the shortest of the moment's objectives) after the last.
+func (r *MomentReconciler) untilCauseWrite(before *cxv1.Moment, resolved resolvedObjectives, now time.Time) time.Duration {
+	if before.Status.LastHeartbeatTime == nil {
+		return 0
+	}
+	var interval time.Duration
+	for _, reg := range resolved.regs {
+		if interval == 0 || reg.Spec.Interval < interval {
+			interval = reg.Spec.Interval
+		}
+	}
+	return before.Status.LastHeartbeatTime.Add(interval).Sub(now)
 }
 
 // resolveJourney checks the journey and the stage.
@@ -118,7 +158,8 @@ func (r *MomentReconciler) resolveJourney(ctx context.Context, m *cxv1.Moment) r
 	err := r.Get(ctx, types.NamespacedName{Namespace: m.Namespace, Name: m.Spec.JourneyRef.Name}, j)
 	if apierrors.IsNotFound(err) {
 		return waiting(cxv1.ReasonJourneyNotFound,
-			fmt.Sprintf("journey %q does not exist in namespace %s", m.Spec.JourneyRef.Name, m.Namespace))
+			fmt.Sprintf("journey %q of spec.journeyRef does not exist in namespace %s (%s)", m.Spec.JourneyRef.Name, m.Namespace,
+				existingNames(ctx, r.Client, &cxv1.JourneyList{}, m.Namespace)))
 	}
 	if err != nil {
 		return waiting(cxv1.ReasonJourneyNotFound, err.Error())
@@ -144,39 +185,42 @@ func (r *MomentReconciler) resolveStream(ctx context.Context, m *cxv1.Moment, ou
 	switch {
 	case apierrors.IsNotFound(err):
 		return waiting(cxv1.ReasonStreamNotFound,
-			fmt.Sprintf("roadmap stream %q of spec.remediation.streamRef does not exist in namespace %s", rem.StreamRef.Name, m.Namespace))
+			fmt.Sprintf("roadmap stream %q of spec.remediation.streamRef does not exist in namespace %s (%s)", rem.StreamRef.Name, m.Namespace,
+				existingNames(ctx, r.Client, &cxv1.RoadmapStreamList{}, m.Namespace)))
 	case err != nil:
 		return waiting(cxv1.ReasonStreamNotFound, err.Error())
 	}
 	return outcome
 }
 
-// summarize sets health, the drifting objective and the conditions.
-func (r *MomentReconciler) summarize(m *cxv1.Moment, outcome readiness) {
+// summarize sets health, the drifting objective and the conditions. The health
+// never says more than cxops knows: a moment that is not Ready, or whose
+// objectives wait for their first evaluation, is Healthy=Unknown unless what is
+// known already makes it unhealthy.
+func (r *MomentReconciler) summarize(m *cxv1.Moment, outcome readiness, evaluating bool) {
 	states := make([]cxv1.ObjectiveState, 0, len(m.Status.Objectives))
 	m.Status.Drifting = ""
 	for _, o := range m.Status.Objectives {
 		states = append(states, o.State)
-		if o.State == cxv1.StateDrifting && m.Status.Drifting == "" {
+		// An episode stays open while its data is missing: its task is still open.
+		if o.DriftingSince != nil && m.Status.Drifting == "" {
 			m.Status.Drifting = o.Name
 		}
 	}
 	m.Status.Health = scoring.ObjectivesHealth(states)
 	status, reason, message := healthCondition(m.Status.Objectives)
+	switch {
+	case status == metav1.ConditionFalse:
+	case evaluating:
+		m.Status.Health = cxv1.HealthUnknown
+		status, reason, message = metav1.ConditionUnknown, cxv1.ReasonAwaitingEvaluation, outcome.message
+	case !outcome.ready:
+		m.Status.Health = cxv1.HealthUnknown
+		status, reason, message = metav1.ConditionUnknown, outcome.reason, "the moment is not ready: "+outcome.message
+	}
 	setCondition(&m.Status.Conditions, m.Generation, cxv1.HealthyCondition, status, reason, message)
 	setReadiness(&m.Status.Conditions, m.Generation, outcome)
 	m.Status.ObservedGeneration = m.Generation
-}
-
-// earnsWrite: a transition, a spec change or a due heartbeat.
-func (r *MomentReconciler) earnsWrite(before, after *cxv1.Moment, now time.Time) bool {
-	b, a := before.Status, after.Status
-	if b.ObservedGeneration != a.ObservedGeneration || b.Health != a.Health || b.Drifting != a.Drifting ||
-		!equality.Semantic.DeepEqual(b.Conditions, a.Conditions) ||
-		!equality.Semantic.DeepEqual(withoutValues(b.Objectives), withoutValues(a.Objectives)) {
-		return true
-	}
-	return r.untilHeartbeat(before, now) <= 0
 }
 
 func (r *MomentReconciler) untilHeartbeat(m *cxv1.Moment, now time.Time) time.Duration {
@@ -186,58 +230,42 @@ func (r *MomentReconciler) untilHeartbeat(m *cxv1.Moment, now time.Time) time.Du
 	return m.Status.LastHeartbeatTime.Add(r.Options.Heartbeat).Sub(now)
 }
 
-// shouldAwait says whether to hold the status write until the engine's first
-// evaluation of this generation, and for how long to wait at most.
-func (r *MomentReconciler) shouldAwait(m *cxv1.Moment, snap []engine.Result, now time.Time) (time.Duration, bool) {
-	pending := false
-	for _, res := range snap {
-		if !res.Evaluated && res.State.State == "" {
-			pending = true
-			break
-		}
-	}
-	if !pending {
-		return 0, false
-	}
-	key := types.NamespacedName{Namespace: m.Namespace, Name: m.Name}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.awaiting == nil {
-		r.awaiting = map[types.NamespacedName]time.Time{}
-	}
-	started, ok := r.awaiting[key]
-	if !ok {
-		started = time.Now()
-		r.awaiting[key] = started
-	}
-	left := r.Options.FirstEvaluationWait - time.Since(started)
-	return left, left > 0
-}
-
-func (r *MomentReconciler) doneAwaiting(key types.NamespacedName) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.awaiting, key)
-}
-
-// recordTransitions raises events for what a person wants to know: a new drift and
-// a recovery. Nothing else.
-func (r *MomentReconciler) recordTransitions(before, after *cxv1.Moment) {
-	if r.Recorder == nil {
-		return
-	}
+// recordTransitions logs every change of an objective's state and of the
+// moment's health and readiness, and raises events for what a person wants to
+// know: a new drift and a recovery.
+func (r *MomentReconciler) recordTransitions(ctx context.Context, before, after *cxv1.Moment) {
+	log := ctrl.LoggerFrom(ctx)
 	for _, a := range after.Status.Objectives {
 		b := findObjective(before.Status.Objectives, a.Name)
+		if b == nil || b.State != a.State {
+			from := cxv1.ObjectiveState("")
+			if b != nil {
+				from = b.State
+			}
+			log.Info("objective state changed", "objective", a.Name, "from", from, "to", a.State, "message", a.Message)
+		} else if b.Message != a.Message && a.Message != "" {
+			log.V(1).Info("objective cause changed", "objective", a.Name, "state", a.State, "message", a.Message)
+		}
 		wasDrifting := b != nil && b.DriftingSince != nil
 		switch {
 		case a.DriftingSince != nil && !wasDrifting:
-			r.Recorder.Eventf(after, nil, corev1.EventTypeWarning, "ObjectiveDrifting", "Evaluate",
-				"objective %s is drifting: %s", a.Name, a.Message)
+			log.Info("objective is drifting", "objective", a.Name, "message", a.Message)
+			if r.Recorder != nil {
+				r.Recorder.Eventf(after, nil, corev1.EventTypeWarning, "ObjectiveDrifting", "Evaluate",
+					"objective %s is drifting: %s", a.Name, a.Message)
+			}
 		case wasDrifting && a.DriftingSince == nil && a.BreachingSince == nil && scoring.Attained(a.State):
-			r.Recorder.Eventf(after, nil, corev1.EventTypeNormal, "ObjectiveRecovered", "Evaluate",
-				"objective %s has recovered (%s)", a.Name, a.State)
+			log.Info("objective recovered", "objective", a.Name, "state", a.State)
+			if r.Recorder != nil {
+				r.Recorder.Eventf(after, nil, corev1.EventTypeNormal, "ObjectiveRecovered", "Evaluate",
+					"objective %s has recovered (%s)", a.Name, a.State)
+			}
 		}
 	}
+	if before.Status.Health != after.Status.Health {
+		log.Info("moment health changed", "from", before.Status.Health, "to", after.Status.Health)
+	}
+	logReadiness(log, before.Status.Conditions, after.Status.Conditions)
 }
 
 // SetupWithManager watches Moments (spec changes), the engine's transitions, and the

@@ -116,6 +116,16 @@ func resolveObjectives(ctx context.Context, c client.Reader, ns string, objs []c
 	return res
 }
 
+// notEvaluated is the resolution of objectives that are not evaluated at all
+// (their moment's journey or stage does not exist): each one says why.
+func notEvaluated(objs []cxv1.Objective, why string) resolvedObjectives {
+	res := resolvedObjectives{problems: map[string]string{}, unready: map[string]string{}}
+	for _, o := range objs {
+		res.problems[o.Name] = "not evaluated: " + why
+	}
+	return res
+}
+
 // restoreState is where the engine continues after a restart: the hysteresis
 // clocks as the last leader wrote them.
 func restoreState(prev []cxv1.ObjectiveStatus, name string) engine.State {

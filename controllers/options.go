@@ -20,9 +20,9 @@ type Options struct {
 	// Heartbeat is how often a moment's last values are refreshed in status when
 	// nothing changes. Transitions are written at once.
 	Heartbeat time.Duration
-	// FirstEvaluationWait is how long a new moment's status waits for its first
-	// evaluation before it is written with Unknown objectives.
-	FirstEvaluationWait time.Duration
+	// ReferenceGrace is how long a missing reference (journey, stage, source,
+	// stream, secret) may stay missing before the object is Stalled.
+	ReferenceGrace time.Duration
 	// ProbeInterval is how often a ready signal source is probed again.
 	ProbeInterval time.Duration
 	// TaskResync bounds how long a task waits before it is looked at again for
@@ -61,6 +61,8 @@ type OptionsInput struct {
 	HostRate      float64
 	TaskRetention time.Duration
 	TaskKeep      int
+	// ReferenceGrace: see Options.ReferenceGrace.
+	ReferenceGrace time.Duration
 }
 
 // NewOptions turns flag values into Options with defaults for the rest.
@@ -70,12 +72,13 @@ func NewOptions(in OptionsInput) (Options, error) {
 		return Options{}, fmt.Errorf("egress policy: %w", err)
 	}
 	o := Options{
-		Concurrency:   in.Concurrency,
-		Heartbeat:     in.Heartbeat,
-		TaskRetention: in.TaskRetention,
-		TaskKeep:      in.TaskKeep,
-		Egress:        policy,
-		Providers:     providers.Options{Policy: policy},
+		Concurrency:    in.Concurrency,
+		Heartbeat:      in.Heartbeat,
+		TaskRetention:  in.TaskRetention,
+		TaskKeep:       in.TaskKeep,
+		ReferenceGrace: in.ReferenceGrace,
+		Egress:         policy,
+		Providers:      providers.Options{Policy: policy},
 	}
 	if in.HostRate > 0 {
 		o.Providers.Limiter = egress.NewHostLimiter(rate.Limit(in.HostRate), max(1, int(in.HostRate)))
@@ -90,8 +93,8 @@ func (o Options) withDefaults() Options {
 	if o.Heartbeat <= 0 {
 		o.Heartbeat = 5 * time.Minute
 	}
-	if o.FirstEvaluationWait <= 0 {
-		o.FirstEvaluationWait = 5 * time.Second
+	if o.ReferenceGrace <= 0 {
+		o.ReferenceGrace = 2 * time.Minute
 	}
 	if o.ProbeInterval <= 0 {
 		o.ProbeInterval = 5 * time.Minute

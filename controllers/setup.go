@@ -46,13 +46,14 @@ func Setup(mgr ctrl.Manager, opts Options) (*System, error) {
 		return nil, err
 	}
 	recorder := mgr.GetEventRecorder("cxops")
+	grace := newGraceTracker(opts.ReferenceGrace)
 	metrics := newTaskMetrics(opts.Registerer, mgr.GetClient(), mgr.Elected())
 	sender := notify.NewSender(notify.Options{Policy: opts.Egress, Limiter: opts.Providers.Limiter})
 
 	reconcilers := []interface{ SetupWithManager(ctrl.Manager) error }{
 		&SignalSourceReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Registry: registry, Engine: eng, Options: opts},
-		&MomentReconciler{Client: mgr.GetClient(), Engine: eng, Recorder: recorder, Options: opts, Notifications: moments},
-		&JourneyReconciler{Client: mgr.GetClient(), Engine: eng, Options: opts, Notifications: journeys, Metrics: metrics},
+		&MomentReconciler{Client: mgr.GetClient(), Engine: eng, Recorder: recorder, Options: opts, Notifications: moments, grace: grace},
+		&JourneyReconciler{Client: mgr.GetClient(), Engine: eng, Options: opts, Notifications: journeys, Metrics: metrics, grace: grace},
 		&RoadmapStreamReconciler{Client: mgr.GetClient(), Options: opts},
 		&RemediationTaskReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Options: opts, Sender: sender, Metrics: metrics, Deadlines: tasks},
 	}

@@ -3,7 +3,10 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"sync"
+	"time"
 
+	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -13,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cxv1 "github.com/cxops/cxops/api/v1alpha1"
+	"github.com/cxops/cxops/internal/engine"
 	"github.com/cxops/cxops/internal/textutil"
 )
 
@@ -20,14 +24,43 @@ import (
 // nothing at all when the status did not change: a reconcile that changes nothing
 // writes nothing. The optimistic lock refuses a patch computed from a stale cached
 // copy (a merge patch from a stale base would leave fields behind); see done.
+//
+// When the API server refuses the status itself (Invalid: a value over a schema
+// limit, a bug), the refusal is reported in the object's Ready condition with
+// the API server's message, so that a refused status never leaves the last one
+// standing silently.
 func patchStatus(ctx context.Context, c client.Client, before, obj client.Object, statusOf func(client.Object) any) (bool, error) {
 	if equality.Semantic.DeepEqual(statusOf(before), statusOf(obj)) {
 		return false, nil
 	}
-	if err := c.Status().Patch(ctx, obj, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
-		return false, fmt.Errorf("patching status: %w", err)
+	err := c.Status().Patch(ctx, obj, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	if err == nil {
+		return true, nil
 	}
-	return true, nil
+	if apierrors.IsInvalid(err) {
+		reportRejectedStatus(ctx, c, before, err)
+	}
+	return false, fmt.Errorf("patching status: %w", err)
+}
+
+// reportRejectedStatus writes only the Ready condition, False with reason
+// StatusRejected, on top of the status the API server holds.
+func reportRejectedStatus(ctx context.Context, c client.Client, before client.Object, rejected error) {
+	log := ctrl.LoggerFrom(ctx)
+	log.Error(rejected, "the API server refused the status; reporting it in the Ready condition")
+	acc, ok := before.(cxv1.ConditionsAccessor)
+	if !ok {
+		return
+	}
+	base := before.DeepCopyObject().(client.Object)
+	report := before.DeepCopyObject().(client.Object)
+	conds := append([]metav1.Condition(nil), acc.GetConditions()...)
+	setCondition(&conds, before.GetGeneration(), cxv1.ReadyCondition, metav1.ConditionFalse, cxv1.ReasonStatusRejected,
+		"the API server refused the status cxops computed: "+rejected.Error())
+	report.(cxv1.ConditionsAccessor).SetConditions(conds)
+	if err := c.Status().Patch(ctx, report, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+		log.Error(err, "reporting the refused status failed too")
+	}
 }
 
 // done ends a reconcile: a conflict (the cache had not caught up yet) requeues the
@@ -94,4 +127,198 @@ func equalJSON(a, b any) bool { return equality.Semantic.DeepEqual(a, b) }
 
 func ctrlKey(namespace, name string) types.NamespacedName {
 	return types.NamespacedName{Namespace: namespace, Name: name}
+}
+
+// missingReference reports whether a readiness reason says that a referenced
+// object (or a part of it) does not exist: something a typo causes, and that
+// stalls once it has lasted longer than the grace period.
+func missingReference(reason string) bool {
+	switch reason {
+	case cxv1.ReasonJourneyNotFound, cxv1.ReasonStageNotFound, cxv1.ReasonSourceNotFound,
+		cxv1.ReasonStreamNotFound, cxv1.ReasonMomentNotFound, cxv1.ReasonSecretNotFound:
+		return true
+	}
+	return false
+}
+
+// graceTracker turns a missing reference into Stalled (kstatus Failed) once it
+// has been missing for longer than the grace period, so that a GitOps sync fails
+// with a reason instead of waiting for its timeout. The object returns to
+// Reconciling or Ready by itself when the reference appears (the watches enqueue
+// it). The clock survives a restart: it is seeded from the conditions in status.
+type graceTracker struct {
+	grace time.Duration
+	mu    sync.Mutex
+	since map[string]graceEntry
+}
+
+type graceEntry struct {
+	reason string
+	since  time.Time
+}
+
+func newGraceTracker(grace time.Duration) *graceTracker {
+	return &graceTracker{grace: grace, since: map[string]graceEntry{}}
+}
+
+// apply returns the readiness to report for the object key, and how long until a
+// missing reference stalls (0 when nothing is pending).
+func (g *graceTracker) apply(key string, r readiness, conds []metav1.Condition, now time.Time) (readiness, time.Duration) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if r.ready || r.stalled || !missingReference(r.reason) {
+		delete(g.since, key)
+		return r, 0
+	}
+	e, ok := g.since[key]
+	if !ok || e.reason != r.reason {
+		e = graceEntry{reason: r.reason, since: now}
+		if c := apimeta.FindStatusCondition(conds, cxv1.StalledCondition); c != nil && c.Status == metav1.ConditionTrue && c.Reason == r.reason {
+			e.since = now.Add(-g.grace)
+		} else if c := apimeta.FindStatusCondition(conds, cxv1.ReconcilingCondition); c != nil && c.Status == metav1.ConditionTrue &&
+			c.Reason == r.reason && c.LastTransitionTime.Time.Before(now) {
+			e.since = c.LastTransitionTime.Time
+		}
+		g.since[key] = e
+	}
+	if left := e.since.Add(g.grace).Sub(now); left > 0 {
+		return r, left
+	}
+	return stalled(r.reason, fmt.Sprintf("%s (missing for more than %s; cxops resumes by itself once it exists)", r.message, g.grace)), 0
+}
+
+// forget drops the clock of a deleted object.
+func (g *graceTracker) forget(key string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.since, key)
+}
+
+// existingNames lists, for a message, the names of the objects of a kind in a
+// namespace: "existing: a, b, c" or "none exists in namespace ns".
+func existingNames(ctx context.Context, c client.Reader, list client.ObjectList, ns string) string {
+	if err := c.List(ctx, list, client.InNamespace(ns)); err != nil {
+		return ""
+	}
+	items, err := apimeta.ExtractList(list)
+	if err != nil {
+		return ""
+	}
+	if len(items) == 0 {
+		return "none exists in namespace " + ns
+	}
+	names := make([]string, 0, len(items))
+	for _, it := range items {
+		if o, ok := it.(client.Object); ok {
+			names = append(names, o.GetName())
+		}
+	}
+	return "existing: " + joinLimited(names, 10)
+}
+
+// change classifies what a reconcile changed in a status, for deciding whether
+// it earns a write: the one rule for Moments and Journeys.
+type change int
+
+const (
+	// changeNone: nothing but live values (which are metrics) changed.
+	changeNone change = iota
+	// changeCause: only the explanation changed (an objective's message, a
+	// condition's message): written at most once per evaluation interval.
+	changeCause
+	// changeTransition: a state, a reason, a hysteresis clock, health or the
+	// observed generation changed: written at once.
+	changeTransition
+)
+
+// classify compares two objective lists and two condition lists.
+func classify(beforeObjs, afterObjs []cxv1.ObjectiveStatus, beforeConds, afterConds []metav1.Condition) change {
+	if !equality.Semantic.DeepEqual(withoutCauses(beforeObjs), withoutCauses(afterObjs)) ||
+		!equality.Semantic.DeepEqual(conditionsWithoutMessages(beforeConds), conditionsWithoutMessages(afterConds)) {
+		return changeTransition
+	}
+	if !equality.Semantic.DeepEqual(withoutValues(beforeObjs), withoutValues(afterObjs)) ||
+		!equality.Semantic.DeepEqual(beforeConds, afterConds) {
+		return changeCause
+	}
+	return changeNone
+}
+
+// withoutCauses returns statuses without values and messages.
+func withoutCauses(list []cxv1.ObjectiveStatus) []cxv1.ObjectiveStatus {
+	out := withoutValues(list)
+	for i := range out {
+		out[i].Message = ""
+	}
+	return out
+}
+
+func conditionsWithoutMessages(conds []metav1.Condition) []metav1.Condition {
+	out := make([]metav1.Condition, len(conds))
+	for i := range conds {
+		out[i] = conds[i]
+		out[i].Message = ""
+		out[i].LastTransitionTime = metav1.Time{}
+	}
+	return out
+}
+
+// logReadiness logs a change of the Ready condition (and Stalled), with its
+// reason and message: a failure always shows in the logs.
+func logReadiness(log logr.Logger, before, after []metav1.Condition) {
+	b := apimeta.FindStatusCondition(before, cxv1.ReadyCondition)
+	a := apimeta.FindStatusCondition(after, cxv1.ReadyCondition)
+	if a == nil || (b != nil && b.Status == a.Status && b.Reason == a.Reason) {
+		return
+	}
+	stalledNow := apimeta.IsStatusConditionTrue(after, cxv1.StalledCondition)
+	switch {
+	case a.Status == metav1.ConditionTrue:
+		log.Info("ready", "reason", a.Reason)
+	case stalledNow:
+		log.Info("stalled: needs a change to the spec or to a referenced object", "reason", a.Reason, "message", a.Message)
+	default:
+		log.Info("not ready", "reason", a.Reason, "message", a.Message)
+	}
+}
+
+// firstSight tracks the objects whose current generation waits for the first
+// evaluation of some objective. A new generation is written at once with
+// Ready=False and Reconciling=True (reason Evaluating), so that kstatus reports
+// InProgress, not Current, until cxops has looked at it; the evaluated status
+// follows when the engine notifies. A restart continues a wait the status shows.
+type firstSight struct {
+	mu      sync.Mutex
+	waiting map[string]int64
+}
+
+func (f *firstSight) evaluating(key string, generation, observed int64, conds []metav1.Condition, snap []engine.Result) bool {
+	pending := false
+	for _, res := range snap {
+		pending = pending || !res.Evaluated
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.waiting == nil {
+		f.waiting = map[string]int64{}
+	}
+	if !pending {
+		delete(f.waiting, key)
+		return false
+	}
+	if g, ok := f.waiting[key]; ok && g == generation {
+		return true
+	}
+	c := apimeta.FindStatusCondition(conds, cxv1.ReconcilingCondition)
+	if observed != generation || (c != nil && c.Status == metav1.ConditionTrue && c.Reason == cxv1.ReasonEvaluating) {
+		f.waiting[key] = generation
+		return true
+	}
+	return false
+}
+
+func (f *firstSight) forget(key string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.waiting, key)
 }

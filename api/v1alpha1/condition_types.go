@@ -84,4 +84,13 @@ const (
 	ReasonDeliveryFailed = "DeliveryFailed"
 	// ReasonDelivered: every notification was delivered.
 	ReasonDelivered = "Delivered"
+	// ReasonEvaluating: a new generation was seen and its objectives wait for their
+	// first evaluation (or a source for its first probe).
+	ReasonEvaluating = "Evaluating"
+	// ReasonTaskCreationFailed: an objective drifts but its remediation task could
+	// not be created; the message says why, and cxops retries with backoff.
+	ReasonTaskCreationFailed = "TaskCreationFailed"
+	// ReasonStatusRejected: the API server refused the status cxops computed; the
+	// message carries the API server's answer.
+	ReasonStatusRejected = "StatusRejected"
 )

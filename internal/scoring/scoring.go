@@ -13,6 +13,10 @@ import (
 // DegradedBelow is the journey score under which a journey is Degraded.
 const DegradedBelow = 80
 
+// DefaultMinCoverage is the share of a journey's objective weight, in percent,
+// that must have data for its health to be known when spec.minCoverage is unset.
+const DefaultMinCoverage = 80
+
 // AtRiskWithin is how close to its due date an initiative whose objectives are
 // still breached counts as at risk.
 const AtRiskWithin = 14 * 24 * 3600 // seconds
@@ -111,6 +115,47 @@ type Objective struct {
 	Target  string // as a person reads it
 	NormGap float64
 	HasNorm bool
+	// Episode is set while a drift episode is open (driftingSince is set), also
+	// when the objective has no data any more: its task is still open.
+	Episode bool
+}
+
+// HasData reports whether an objective has a state backed by data.
+func (o Objective) HasData() bool {
+	return o.State != cxv1.StateUnknown && o.State != ""
+}
+
+// Coverage returns the share of the objectives' weight that has data, in percent
+// (rounded down), and false when there are no objectives.
+func Coverage(objs []Objective) (int32, bool) {
+	var total, covered float64
+	for _, o := range objs {
+		w := o.Weight
+		if w <= 0 {
+			w = 1
+		}
+		total += w
+		if o.HasData() {
+			covered += w
+		}
+	}
+	if total == 0 {
+		return 0, false
+	}
+	return int32(math.Floor(100*covered/total + 1e-9)), true
+}
+
+// Blind returns the objectives without data that make a journey's health Unknown
+// whatever its coverage: key objectives, and objectives whose drift episode is
+// still open (a breach nobody can see recover).
+func Blind(objs []Objective) []Objective {
+	var out []Objective
+	for _, o := range objs {
+		if !o.HasData() && (o.Key || o.Episode) {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // Score returns the weighted share of objectives attained, 0-100, over the objectives
@@ -146,19 +191,26 @@ func KeyMissed(objs []Objective) (Objective, bool) {
 	return Objective{}, false
 }
 
-// JourneyHealth is Degraded when a key objective misses its target or the score is
-// under DegradedBelow; Unknown without a score; AtRisk when any moment or journey
-// objective is not Healthy; Healthy otherwise.
-func JourneyHealth(objs []Objective, moments []cxv1.HealthState) cxv1.HealthState {
+// JourneyHealth decides a journey's health, most certain first:
+//
+//   - Degraded when a key objective misses its target, or when the score over the
+//     objectives with data is under DegradedBelow: what is known is bad enough.
+//   - Unknown when an objective that matters has no data (see Blind), when the
+//     coverage is under minCoverage, or when nothing has data: Unknown is never
+//     good.
+//   - AtRisk when any objective or moment is not Healthy (warning, breached but
+//     not enough to degrade, or some data missing within the coverage allowed).
+//   - Healthy otherwise.
+func JourneyHealth(objs []Objective, moments []cxv1.HealthState, minCoverage int32) cxv1.HealthState {
 	if _, missed := KeyMissed(objs); missed {
 		return cxv1.HealthDegraded
 	}
 	score, ok := Score(objs)
-	if !ok {
-		return cxv1.HealthUnknown
-	}
-	if score < DegradedBelow {
+	if ok && score < DegradedBelow {
 		return cxv1.HealthDegraded
+	}
+	if coverage, any := Coverage(objs); !ok || !any || coverage < minCoverage || len(Blind(objs)) > 0 {
+		return cxv1.HealthUnknown
 	}
 	for _, o := range objs {
 		if !Attained(o.State) || o.State == cxv1.StateWarning {

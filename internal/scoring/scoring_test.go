@@ -54,7 +54,12 @@ func TestScoreAndJourneyHealth(t *testing.T) {
 	}{
 		{"no data", []Objective{{State: cxv1.StateUnknown}}, nil, 0, false, cxv1.HealthUnknown},
 		{"all met", []Objective{met(1), met(2)}, []cxv1.HealthState{cxv1.HealthHealthy}, 100, true, cxv1.HealthHealthy},
-		{"unknown is left out of the score", []Objective{met(1), {State: cxv1.StateUnknown, Weight: 5}}, []cxv1.HealthState{cxv1.HealthHealthy, cxv1.HealthUnknown}, 100, true, cxv1.HealthAtRisk},
+		{"unknown is left out of the score, and low coverage is Unknown", []Objective{met(1), {State: cxv1.StateUnknown, Weight: 5}}, []cxv1.HealthState{cxv1.HealthHealthy, cxv1.HealthUnknown}, 100, true, cxv1.HealthUnknown},
+		{"missing data within the coverage allowed is at risk", []Objective{met(9), {State: cxv1.StateUnknown, Weight: 1}}, []cxv1.HealthState{cxv1.HealthHealthy, cxv1.HealthUnknown}, 100, true, cxv1.HealthAtRisk},
+		{"a key objective without data is Unknown whatever the coverage", []Objective{met(99), {State: cxv1.StateUnknown, Weight: 1, Key: true}}, nil, 100, true, cxv1.HealthUnknown},
+		{"an open drift episode without data is Unknown whatever the coverage", []Objective{met(99), {State: cxv1.StateUnknown, Weight: 1, Episode: true}}, nil, 100, true, cxv1.HealthUnknown},
+		{"a total outage is Unknown, never a score of 100", []Objective{met(1), {State: cxv1.StateUnknown, Weight: 1, Episode: true}, {State: cxv1.StateUnknown, Weight: 1, Episode: true}}, nil, 100, true, cxv1.HealthUnknown},
+		{"known bad beats unknown", []Objective{met(1), {State: cxv1.StateDrifting, Weight: 1}, {State: cxv1.StateUnknown, Weight: 8}}, nil, 50, true, cxv1.HealthDegraded},
 		{"weighted share", []Objective{met(9), {State: cxv1.StateBreached, Weight: 1}}, nil, 90, true, cxv1.HealthAtRisk},
 		{"low score degrades", []Objective{met(1), {State: cxv1.StateDrifting, Weight: 1}}, nil, 50, true, cxv1.HealthDegraded},
 		{"warning counts as met but is at risk", []Objective{{State: cxv1.StateWarning}}, nil, 100, true, cxv1.HealthAtRisk},
@@ -67,9 +72,22 @@ func TestScoreAndJourneyHealth(t *testing.T) {
 			score, ok := Score(tc.objs)
 			g.Expect(ok).To(Equal(tc.wantOK))
 			g.Expect(score).To(Equal(tc.wantScore))
-			g.Expect(JourneyHealth(tc.objs, tc.moments)).To(Equal(tc.want))
+			g.Expect(JourneyHealth(tc.objs, tc.moments, DefaultMinCoverage)).To(Equal(tc.want))
 		})
 	}
+}
+
+func TestCoverage(t *testing.T) {
+	g := NewWithT(t)
+	_, ok := Coverage(nil)
+	g.Expect(ok).To(BeFalse())
+	c, ok := Coverage([]Objective{{State: cxv1.StateMet, Weight: 3}, {State: cxv1.StateUnknown, Weight: 1}, {State: "", Weight: 0}})
+	g.Expect(ok).To(BeTrue())
+	g.Expect(c).To(Equal(int32(60))) // 3 of 5
+	g.Expect(Blind([]Objective{{Name: "a", Key: true}, {Name: "b", Episode: true, State: cxv1.StateUnknown}, {Name: "c", Key: true, State: cxv1.StateMet}, {Name: "d"}})).
+		To(HaveLen(2))
+	g.Expect(JourneyHealth([]Objective{{State: cxv1.StateMet, Weight: 1}, {State: cxv1.StateUnknown, Weight: 1}}, nil, 50)).To(Equal(cxv1.HealthAtRisk))
+	g.Expect(JourneyHealth([]Objective{{State: cxv1.StateMet, Weight: 1}, {State: cxv1.StateUnknown, Weight: 1}}, nil, 51)).To(Equal(cxv1.HealthUnknown))
 }
 
 func TestNormalizedGap(t *testing.T) {
