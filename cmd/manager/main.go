@@ -47,6 +47,7 @@ type flags struct {
 	hostRate      float64
 	taskRetention time.Duration
 	taskKeep      int
+	refGrace      time.Duration
 	syncPeriod    time.Duration
 	leaseDuration time.Duration
 	renewDeadline time.Duration
@@ -86,6 +87,8 @@ func parseFlags() *flags {
 	flag.Float64Var(&f.hostRate, "egress-host-rate", 10, "Outbound requests per second per host.")
 	flag.DurationVar(&f.taskRetention, "task-retention", 7*24*time.Hour, "How long resolved remediation tasks are kept.")
 	flag.IntVar(&f.taskKeep, "task-keep", 20, "How many resolved remediation tasks are kept per moment at most.")
+	flag.DurationVar(&f.refGrace, "reference-grace", 2*time.Minute,
+		"How long a referenced object (journey, stage, source, stream, secret) may be missing before the object that names it is Stalled.")
 	flag.DurationVar(&f.syncPeriod, "sync-period", 10*time.Hour, "Full resync period of the informers.")
 	flag.BoolVar(&f.local, "local", os.Getenv("CXOPS_LOCAL") == "1",
 		"Run on a local control plane (kube-apiserver and etcd) instead of a cluster; the default when no cluster is reachable. Also CXOPS_LOCAL=1.")
@@ -133,13 +136,14 @@ func run(f *flags) error {
 	cfg.UserAgent = "cxops-manager"
 
 	opts, err := controllers.NewOptions(controllers.OptionsInput{
-		Concurrency:   f.concurrency,
-		Heartbeat:     f.heartbeat,
-		EgressAllow:   f.egressAllow,
-		EgressDeny:    f.egressDeny,
-		HostRate:      f.hostRate,
-		TaskRetention: f.taskRetention,
-		TaskKeep:      f.taskKeep,
+		Concurrency:    f.concurrency,
+		Heartbeat:      f.heartbeat,
+		EgressAllow:    f.egressAllow,
+		EgressDeny:     f.egressDeny,
+		HostRate:       f.hostRate,
+		TaskRetention:  f.taskRetention,
+		TaskKeep:       f.taskKeep,
+		ReferenceGrace: f.refGrace,
 	})
 	if err != nil {
 		return err
