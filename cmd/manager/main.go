@@ -4,9 +4,12 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"time"
 
@@ -109,6 +112,21 @@ func main() {
 	}
 }
 
+// cachesSynced is a readiness check that fails while an informer cache is not
+// synced.
+func cachesSynced(c interface {
+	WaitForCacheSync(context.Context) bool
+}) healthz.Checker {
+	return func(req *http.Request) error {
+		ctx, cancel := context.WithTimeout(req.Context(), time.Second)
+		defer cancel()
+		if !c.WaitForCacheSync(ctx) {
+			return errors.New("the informer caches are not synced")
+		}
+		return nil
+	}
+}
+
 func run(f *flags) error {
 	log := ctrl.Log.WithName("setup")
 
@@ -174,6 +192,11 @@ func run(f *flags) error {
 		return err
 	}
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+	// Not ready while an informer cannot list its kind (an object it cannot decode,
+	// RBAC): the controllers would be blind.
+	if err := mgr.AddReadyzCheck("informers", cachesSynced(mgr.GetCache())); err != nil {
 		return err
 	}
 	log.Info("starting manager", "leaderElection", f.leaderElect, "metrics", f.metricsAddr, "heartbeat", f.heartbeat)
