@@ -4,6 +4,7 @@ import (
 	"context"
 
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/cxops/cxops/internal/engine"
 	"github.com/cxops/cxops/internal/notify"
@@ -43,6 +44,17 @@ func Setup(mgr ctrl.Manager, opts Options) (*System, error) {
 		},
 	})
 	if err := mgr.Add(eng); err != nil {
+		return nil, err
+	}
+	// Runs only while this replica leads: says so in the logs when it starts
+	// leading and when it stops.
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		log := ctrl.Log.WithName("leader")
+		log.Info("leading: evaluating signals and reconciling")
+		<-ctx.Done()
+		log.Info("no longer leading (leadership lost or shutting down): evaluation stopped")
+		return nil
+	})); err != nil {
 		return nil, err
 	}
 	recorder := mgr.GetEventRecorder("cxops")
