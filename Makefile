@@ -29,6 +29,10 @@ manifests: ## Generate CRDs and RBAC from the API types and markers.
 generate: ## Generate deepcopy code for the API types.
 	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
 
+.PHONY: argocd
+argocd: ## Regenerate config/argocd/argocd-cm.yaml from config/argocd/health.lua.
+	$(GO) test ./config/argocd -run TestConfigMapIsGeneratedFromTheScript -update
+
 .PHONY: fmt
 fmt: ## Run gofmt on the code.
 	gofmt -l -w $$(git ls-files '*.go')
