@@ -84,4 +84,9 @@ const (
 	ReasonDeliveryFailed = "DeliveryFailed"
 	// ReasonDelivered: every notification was delivered.
 	ReasonDelivered = "Delivered"
+	// ReasonDeliveryPending: a notification is due and has not been attempted yet.
+	ReasonDeliveryPending = "DeliveryPending"
+	// ReasonDeliveryAbandoned: a person set spec.abandonNotifications while
+	// notifications were still undelivered; they are no longer retried.
+	ReasonDeliveryAbandoned = "DeliveryAbandoned"
 )
