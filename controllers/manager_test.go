@@ -57,6 +57,10 @@ func startManager(ctx context.Context, cfg *rest.Config) (func(time.Duration), e
 		Clock:         testClock,
 		Jitter:        -1,
 		Registerer:    prometheus.NewRegistry(),
+		// Delivery backoff is wall-clock time: fast for tests.
+		DeliveryWorkers:    4,
+		DeliveryMinBackoff: 20 * time.Millisecond,
+		DeliveryMaxBackoff: 200 * time.Millisecond,
 	})
 	if err != nil {
 		return nil, err

@@ -20,6 +20,10 @@ type taskMetrics struct {
 	durations   *prometheus.HistogramVec
 	score       *prometheus.GaugeVec
 	stageHealth *prometheus.GaugeVec
+	// pending counts undelivered notifications at scrape time; attempts counts
+	// delivery attempts by result.
+	pending  *prometheus.Desc
+	attempts *prometheus.CounterVec
 }
 
 func newTaskMetrics(reg prometheus.Registerer, reader client.Reader, elected <-chan struct{}) *taskMetrics {
@@ -42,8 +46,15 @@ func newTaskMetrics(reg prometheus.Registerer, reader client.Reader, elected <-c
 			Name: "cxops_journey_stage_health",
 			Help: "1 for the current health of each journey stage, 0 for the others.",
 		}, []string{"namespace", "journey", "stage", "health"}),
+		pending: prometheus.NewDesc("cxops_notifications_pending",
+			"Webhook notifications of remediation tasks not delivered yet (and not abandoned), by namespace.",
+			[]string{"namespace"}, nil),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cxops_notification_attempts_total",
+			Help: "Webhook notification attempts, by result (delivered or failed).",
+		}, []string{"result"}),
 	}
-	for _, c := range []prometheus.Collector{m, m.durations, m.score, m.stageHealth} {
+	for _, c := range []prometheus.Collector{m, m.durations, m.score, m.stageHealth, m.attempts} {
 		if err := reg.Register(c); err != nil {
 			if _, dup := err.(prometheus.AlreadyRegisteredError); !dup {
 				panic(err)
@@ -54,7 +65,10 @@ func newTaskMetrics(reg prometheus.Registerer, reader client.Reader, elected <-c
 }
 
 // Describe implements prometheus.Collector for the open-task gauge.
-func (m *taskMetrics) Describe(ch chan<- *prometheus.Desc) { ch <- m.open }
+func (m *taskMetrics) Describe(ch chan<- *prometheus.Desc) {
+	ch <- m.open
+	ch <- m.pending
+}
 
 // Collect counts open tasks from the informer cache, on the leader only, so that a
 // sum over replicas counts each task once.
@@ -72,7 +86,13 @@ func (m *taskMetrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	type key struct{ ns, journey, stream, severity, phase string }
 	counts := map[key]float64{}
+	pendingByNS := map[string]float64{}
 	for _, t := range list.Items {
+		if !abandoned(&t) {
+			if n := len(undeliveredOf(&t, sinksOf(ctx, m.reader, &t))); n > 0 {
+				pendingByNS[t.Namespace] += float64(n)
+			}
+		}
 		if t.Status.Phase == cxv1.TaskResolved {
 			continue
 		}
@@ -81,6 +101,16 @@ func (m *taskMetrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	for k, v := range counts {
 		ch <- prometheus.MustNewConstMetric(m.open, prometheus.GaugeValue, v, k.ns, k.journey, k.stream, k.severity, k.phase)
+	}
+	for ns, v := range pendingByNS {
+		ch <- prometheus.MustNewConstMetric(m.pending, prometheus.GaugeValue, v, ns)
+	}
+}
+
+// attempt counts one delivery attempt.
+func (m *taskMetrics) attempt(result string) {
+	if m != nil {
+		m.attempts.WithLabelValues(result).Inc()
 	}
 }
 

@@ -128,6 +128,15 @@ func (r *MomentReconciler) newTask(m *cxv1.Moment, os *cxv1.ObjectiveStatus, nam
 				os.BreachingSince.UTC().Format("2006-01-02 15:04 MST")), 512),
 		},
 	}
+	if len(rem.Sinks) > 0 {
+		// What delivery needs outlives the moment: its sinks as they are now,
+		// and a finalizer that holds the task until they heard how it ended.
+		t.Spec.Sinks = make([]cxv1.WebhookSink, len(rem.Sinks))
+		for i := range rem.Sinks {
+			rem.Sinks[i].DeepCopyInto(&t.Spec.Sinks[i])
+		}
+		t.Finalizers = []string{taskFinalizer}
+	}
 	if rem.StreamRef != nil {
 		t.Labels[LabelStream] = labelValue(rem.StreamRef.Name)
 	}

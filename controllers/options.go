@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/cxops/cxops/internal/egress"
+	"github.com/cxops/cxops/internal/notify"
 	"github.com/cxops/cxops/internal/providers"
 )
 
@@ -41,6 +42,19 @@ type Options struct {
 	Providers providers.Options
 	// Egress guards webhook deliveries.
 	Egress egress.Policy
+	// DeliveryWorkers is how many webhook notifications are sent at once, off
+	// the reconcile workers (default 8).
+	DeliveryWorkers int
+	// DeliveryPerHost is how many of those workers may call one sink host
+	// (host:port) at once (default DeliveryWorkers/4, at least 1), so that a
+	// hanging sink cannot hold every worker.
+	DeliveryPerHost int
+	// DeliveryMinBackoff and DeliveryMaxBackoff bound the wait between attempts
+	// of an undelivered notification: min after the first failure, doubling up
+	// to max, then max for ever (defaults 1s and 5m; wall-clock time, because
+	// backoff is about the receiver).
+	DeliveryMinBackoff time.Duration
+	DeliveryMaxBackoff time.Duration
 	// Registerer receives the metrics; defaults to controller-runtime's registry.
 	Registerer prometheus.Registerer
 }
@@ -107,6 +121,18 @@ func (o Options) withDefaults() Options {
 	}
 	if o.TaskKeep <= 0 {
 		o.TaskKeep = 20
+	}
+	if o.DeliveryWorkers <= 0 {
+		o.DeliveryWorkers = 8
+	}
+	if o.DeliveryPerHost <= 0 {
+		o.DeliveryPerHost = max(1, o.DeliveryWorkers/4)
+	}
+	if o.DeliveryMinBackoff <= 0 {
+		o.DeliveryMinBackoff = notify.MinBackoff
+	}
+	if o.DeliveryMaxBackoff < o.DeliveryMinBackoff {
+		o.DeliveryMaxBackoff = max(o.DeliveryMinBackoff, notify.MaxBackoff)
 	}
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}

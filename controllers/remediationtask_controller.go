@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -22,15 +23,14 @@ import (
 	"github.com/cxops/cxops/internal/notify"
 )
 
-// maxDeliveryAttempts is how often a notification is tried before it is given up.
-const maxDeliveryAttempts = 12
-
 // RemediationTaskReconciler runs a task's lifecycle: open, acknowledged, escalated
 // when nobody acknowledges in time, resolved when its objective recovers (or by
-// hand), notified to its sinks, and deleted when retention says so.
+// hand), notified to its sinks (by the Delivery dispatcher, off the reconcile
+// workers), and deleted when retention says so.
 type RemediationTaskReconciler struct {
 	client.Client
-	// APIReader reads the sinks' header Secrets without caching them.
+	// APIReader reads tasks before delivery and the sinks' header Secrets,
+	// without caching them.
 	APIReader client.Reader
 	Recorder  events.EventRecorder
 	Options   Options
@@ -38,13 +38,16 @@ type RemediationTaskReconciler struct {
 	Metrics   *taskMetrics
 	// Deadlines wakes tasks for escalation and retention on the injected clock.
 	Deadlines *queueSource
+	// Delivery sends notifications; SetupWithManager creates it when nil.
+	Delivery *notify.Dispatcher
 }
 
-// +kubebuilder:rbac:groups=cx.cxops.io,resources=remediationtasks,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups=cx.cxops.io,resources=remediationtasks,verbs=get;list;watch;create;delete;patch;update
 // +kubebuilder:rbac:groups=cx.cxops.io,resources=remediationtasks/status,verbs=get;patch;update
 // +kubebuilder:rbac:groups=cx.cxops.io,resources=roadmapstreams,verbs=get;list;watch
 
-// Reconcile advances one task.
+// Reconcile advances one task. It never sends: it persists what the task's state
+// calls for and hands the deliveries to the dispatcher.
 func (r *RemediationTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	t := &cxv1.RemediationTask{}
 	if err := r.Get(ctx, req.NamespacedName, t); err != nil {
@@ -53,7 +56,8 @@ func (r *RemediationTaskReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if !t.DeletionTimestamp.IsZero() {
+	deleting := !t.DeletionTimestamp.IsZero()
+	if deleting && !controllerutil.ContainsFinalizer(t, taskFinalizer) {
 		return ctrl.Result{}, nil
 	}
 	now := r.Options.Clock.Now()
@@ -65,35 +69,45 @@ func (r *RemediationTaskReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		}
 		m = nil
 	}
-	// Notifications leave the cluster: decide on the live object, not on a cache
-	// that may not have seen the last delivery yet.
-	if len(r.sinksOf(ctx, t, m)) > 0 {
-		if err := r.APIReader.Get(ctx, req.NamespacedName, t); err != nil {
-			return ctrl.Result{}, client.IgnoreNotFound(err)
-		}
-	}
+	sinks := sinksOf(ctx, r.Client, t)
 	before := t.DeepCopy()
 	r.advance(t, m, now)
 	r.recordTransitions(before, t)
-
-	retry := r.deliver(ctx, t, m)
+	setDeliveryCondition(t, sinks, r.Options.DeliveryMaxBackoff)
 
 	t.Status.ObservedGeneration = t.Generation
-	// Delivery records are never lost: a write from a stale copy conflicts, and the
-	// task is read again.
+	// The optimistic lock refuses a write from a stale copy (a delivery recorded
+	// meanwhile): the task is read again.
 	if _, err := patchStatus(ctx, r.Client, before, t, func(o client.Object) any { return o.(*cxv1.RemediationTask).Status }); err != nil {
 		return done(ctrl.Result{}, err)
 	}
 	if before.Status.Phase != cxv1.TaskResolved && t.Status.Phase == cxv1.TaskResolved {
 		r.Metrics.resolved(t) // once: after the write that resolved it
 	}
-	if t.Status.Phase == cxv1.TaskResolved {
+	// What is sent is persisted by now (openedTime above all): every attempt
+	// of a notification sends the same body.
+	r.dispatch(t, sinks)
+	waiting := pending(t, sinks)
+	if deleting {
+		if waiting {
+			return ctrl.Result{}, nil // the dispatcher wakes the task once delivered
+		}
+		return done(ctrl.Result{}, r.releaseFinalizer(ctx, t))
+	}
+	if t.Status.Phase == cxv1.TaskResolved && !waiting {
 		if done, err := r.retain(ctx, t, now); err != nil || done {
 			return ctrl.Result{}, err
 		}
 	}
 	r.Deadlines.EnqueueAfter(req.NamespacedName, r.next(t, m, now))
-	return ctrl.Result{RequeueAfter: retry}, nil
+	return ctrl.Result{}, nil
+}
+
+// releaseFinalizer lets a deleted task go once its notifications are delivered.
+func (r *RemediationTaskReconciler) releaseFinalizer(ctx context.Context, t *cxv1.RemediationTask) error {
+	patch := client.MergeFromWithOptions(t.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	controllerutil.RemoveFinalizer(t, taskFinalizer)
+	return client.IgnoreNotFound(r.Patch(ctx, t, patch))
 }
 
 // advance moves the task through its phases. A resolved task is never reopened.
@@ -146,6 +160,9 @@ func (r *RemediationTaskReconciler) resolution(t *cxv1.RemediationTask, m *cxv1.
 	}
 	if m == nil {
 		return cxv1.ResolutionObjectiveRemoved, "the moment no longer exists"
+	}
+	if !t.DeletionTimestamp.IsZero() {
+		return cxv1.ResolutionManual, "the task was deleted"
 	}
 	inSpec := false
 	for _, o := range m.Spec.Objectives {
@@ -241,6 +258,7 @@ func (r *RemediationTaskReconciler) retain(ctx context.Context, t *cxv1.Remediat
 	if len(resolved) <= r.Options.TaskKeep {
 		return false, nil
 	}
+	// A task with undelivered notifications is never deleted; the newest are kept.
 	sort.Slice(resolved, func(i, j int) bool {
 		a, b := resolved[i].Status.ResolvedTime, resolved[j].Status.ResolvedTime
 		if !a.Equal(b) {
@@ -250,6 +268,9 @@ func (r *RemediationTaskReconciler) retain(ctx context.Context, t *cxv1.Remediat
 	})
 	deleted := false
 	for _, o := range resolved[r.Options.TaskKeep:] {
+		if pending(&o, sinksOf(ctx, r.Client, &o)) {
+			continue
+		}
 		if err := r.Delete(ctx, &o); client.IgnoreNotFound(err) != nil {
 			return deleted, err
 		}
@@ -261,6 +282,14 @@ func (r *RemediationTaskReconciler) retain(ctx context.Context, t *cxv1.Remediat
 // SetupWithManager watches tasks (spec changes: acknowledged, resolved) and the
 // moments they belong to (status changes decide resolution).
 func (r *RemediationTaskReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Delivery == nil {
+		r.Delivery = notify.NewDispatcher(notify.DispatcherOptions{
+			Workers: r.Options.DeliveryWorkers, PerHost: r.Options.DeliveryPerHost,
+		}, r.deliverJob)
+	}
+	if err := mgr.Add(r.Delivery); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&cxv1.RemediationTask{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&cxv1.Moment{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {

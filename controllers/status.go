@@ -322,3 +322,12 @@ func (f *firstSight) forget(key string) {
 	defer f.mu.Unlock()
 	delete(f.waiting, key)
 }
+
+// minPositive returns the smaller of two durations, ignoring those that are not
+// positive (0 means "no deadline").
+func minPositive(a, b time.Duration) time.Duration {
+	if a <= 0 || (b > 0 && b < a) {
+		return b
+	}
+	return a
+}

@@ -93,4 +93,9 @@ const (
 	// ReasonStatusRejected: the API server refused the status cxops computed; the
 	// message carries the API server's answer.
 	ReasonStatusRejected = "StatusRejected"
+	// ReasonDeliveryPending: a notification is due and has not been attempted yet.
+	ReasonDeliveryPending = "DeliveryPending"
+	// ReasonDeliveryAbandoned: a person set spec.abandonNotifications while
+	// notifications were still undelivered; they are no longer retried.
+	ReasonDeliveryAbandoned = "DeliveryAbandoned"
 )

@@ -51,6 +51,7 @@ type RemediationTaskSpec struct {
 
 	// journeyRef names the Moment's Journey.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="the task's record of its drift episode cannot change"
 	JourneyRef *LocalObjectReference `json:"journeyRef,omitempty"`
 
 	// objective that drifted.
@@ -61,34 +62,41 @@ type RemediationTaskSpec struct {
 
 	// streamRef names the RoadmapStream the task is routed to.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="the task's record of its drift episode cannot change"
 	StreamRef *LocalObjectReference `json:"streamRef,omitempty"`
 
 	// team that owns the fix.
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="the task's record of its drift episode cannot change"
 	Team string `json:"team,omitempty"`
 
 	// severity when the task opened.
 	// +required
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="the task's record of its drift episode cannot change"
 	Severity Severity `json:"severity"`
 
 	// observed value when the task opened.
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="the task's record of its drift episode cannot change"
 	Observed string `json:"observed,omitempty"`
 
 	// target the value missed, as a person reads it.
 	// +optional
 	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="the task's record of its drift episode cannot change"
 	Target string `json:"target,omitempty"`
 
 	// breachingSince is when the breach episode began.
 	// +required
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="the task's record of its drift episode cannot change"
 	BreachingSince metav1.Time `json:"breachingSince"`
 
 	// summary a person can read in kubectl get.
 	// +optional
 	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="the task's record of its drift episode cannot change"
 	Summary string `json:"summary,omitempty"`
 
 	// acknowledged is set by a person who owns the fix; it stops escalation.
@@ -98,6 +106,25 @@ type RemediationTaskSpec struct {
 	// resolved is set by a person to close the task by hand.
 	// +optional
 	Resolved *bool `json:"resolved,omitempty"`
+
+	// sinks are the moment's webhooks when the task opened (URL and the name of
+	// the headers Secret, never the Secret's values). The task notifies these
+	// and the current sinks of its RoadmapStream, so that a deleted or edited
+	// moment's sinks still hear how the task ends. Tasks opened by an older
+	// cxops have none and notify the moment's current sinks.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=4
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="sinks cannot change: they are where the task's notifications go"
+	Sinks []WebhookSink `json:"sinks,omitempty"`
+
+	// abandonNotifications is set by a person to stop delivering this task's
+	// notifications that were not delivered yet (for example to a sink that is
+	// gone for good). Undelivered notifications are retried forever otherwise,
+	// and keep the task from being deleted by retention.
+	// +optional
+	AbandonNotifications *bool `json:"abandonNotifications,omitempty"`
 }
 
 // Delivery records the notifications of one event to one sink.

@@ -103,12 +103,21 @@ const (
 // one: 1s after the first, then 2s, 4s, 8s, … up to 5m. Values below 1 are taken
 // as 1. It is deterministic; a caller that wants jitter adds it.
 func Backoff(attempts int32) time.Duration {
-	if attempts <= 1 {
-		return MinBackoff
+	return BackoffBetween(attempts, MinBackoff, MaxBackoff)
+}
+
+// BackoffBetween is Backoff with other bounds: lo after the first failed attempt,
+// doubling up to hi, then hi for ever. Bounds of zero or less take Backoff's.
+func BackoffBetween(attempts int32, lo, hi time.Duration) time.Duration {
+	if lo <= 0 {
+		lo = MinBackoff
 	}
-	// 2^9 s > 5m: anything from there on is capped (and never overflows).
-	if attempts > 9 {
-		return MaxBackoff
+	if hi <= 0 {
+		hi = MaxBackoff
 	}
-	return min(MinBackoff<<(attempts-1), MaxBackoff)
+	d := lo
+	for i := int32(1); i < attempts && d < hi; i++ {
+		d *= 2
+	}
+	return min(d, hi)
 }
