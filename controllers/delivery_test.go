@@ -13,6 +13,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -342,4 +343,30 @@ func eventsOf(g Gomega, obj client.Object, reason string) int {
 		}
 	}
 	return n
+}
+
+// Issue 11, observation 11: a control plane without a garbage collector (the
+// local mode, envtest) kept the tasks of deleted moments forever. cxops collects
+// them itself, through the notifications finalizer.
+func TestTasksOfDeletedMomentsAreCollected(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	abandonAtEnd(t, ns)
+	sk := newSinkServer(t)
+	m := sinkMoment(ns, "stock", cxv1.WebhookSink{Name: "ops", URL: sk.url})
+	plain := moment(ns, "plain", "parts", "order", objective("accuracy", "figures", "stock", "99.5"))
+	create(g, m, plain)
+	withSinks := openTask(g, m, "stock-task")
+	without := openTask(g, plain, "plain-task")
+	g.Eventually(func() int { return sk.delivered("Opened") }, timeout, poll).Should(Equal(1))
+
+	g.Expect(k8sClient.Delete(context.Background(), get(g, m))).To(Succeed())
+	g.Expect(k8sClient.Delete(context.Background(), get(g, plain))).To(Succeed())
+	for _, tk := range []*cxv1.RemediationTask{withSinks, without} {
+		g.Eventually(func(g Gomega) {
+			err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(tk), &cxv1.RemediationTask{})
+			g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "task %s of a deleted moment: %v", tk.Name, err)
+		}, timeout, poll).Should(Succeed())
+	}
+	g.Expect(sk.delivered("Resolved")).To(Equal(1), "the deleted moment's sink got Resolved before its task went")
 }

@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -94,6 +95,9 @@ func (r *RemediationTaskReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		}
 		return done(ctrl.Result{}, r.releaseFinalizer(ctx, t))
 	}
+	if orphan, err := r.collectOrphan(ctx, t, m); err != nil || orphan {
+		return ctrl.Result{}, err
+	}
 	if t.Status.Phase == cxv1.TaskResolved && !waiting {
 		if done, err := r.retain(ctx, t, now); err != nil || done {
 			return ctrl.Result{}, err
@@ -101,6 +105,32 @@ func (r *RemediationTaskReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	}
 	r.Deadlines.EnqueueAfter(req.NamespacedName, r.next(t, m, now))
 	return ctrl.Result{}, nil
+}
+
+// collectOrphan deletes a task whose owning Moment is gone (or was replaced by
+// another object of the same name), as the garbage collector would: on a control
+// plane without one (the local mode), the tasks of deleted moments would
+// otherwise stay forever. The deletion goes through the notifications finalizer,
+// so the moment's sinks still get "Resolved". The owner's absence is confirmed
+// with an uncached read before anything is deleted.
+func (r *RemediationTaskReconciler) collectOrphan(ctx context.Context, t *cxv1.RemediationTask, m *cxv1.Moment) (bool, error) {
+	owner := metav1.GetControllerOf(t)
+	if owner == nil || owner.Kind != "Moment" || (m != nil && m.UID == owner.UID) {
+		return false, nil
+	}
+	live := &cxv1.Moment{}
+	err := r.APIReader.Get(ctx, ctrlKey(t.Namespace, owner.Name), live)
+	switch {
+	case err == nil && live.UID == owner.UID:
+		return false, nil // the cache lags behind
+	case err != nil && !apierrors.IsNotFound(err):
+		return false, err
+	}
+	ctrl.LoggerFrom(ctx).Info("deleting the task of a deleted moment", "task", t.Name, "moment", owner.Name)
+	if err := r.Delete(ctx, t, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // releaseFinalizer lets a deleted task go once its notifications are delivered.
