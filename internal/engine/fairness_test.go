@@ -323,3 +323,25 @@ func TestStaleValueIsUnknown(t *testing.T) {
 	h.g.Eventually(func() v1alpha1.ObjectiveState { return h.snapshot(m)[0].State.State }).Should(Equal(met))
 	h.g.Eventually(func() int { return h.notifications(m) }).Should(Equal(3))
 }
+
+// A clock that jumps past a due time (a paused process) does not flap the
+// objectives Unknown: the group is fetched at once and evaluated within the fetch
+// timeout.
+func TestClockJumpIsNotStale(t *testing.T) {
+	h := newHarness(t, Options{FetchTimeout: 5 * time.Second})
+	p := newTestProvider(map[string]float64{"q": 1})
+	h.reg.Set("shop/prom", p)
+	m := moment("m")
+	h.e.Set(m, []Registration{reg("o", "shop/prom", "q", spec(v1alpha1.OpGreaterOrEqual, 0))})
+	h.start()
+	last := h.tick()
+	p.block = make(chan struct{}) // safe: no fetch in flight while idle
+	h.settle()
+	h.clk.SetTime(last.Add(time.Hour))
+	h.g.Eventually(p.calls.Load).Should(Equal(int64(2)))
+	h.g.Expect(h.snapshot(m)[0].State.State).To(Equal(met))
+	close(p.block)
+	h.settle()
+	h.g.Expect(h.snapshot(m)[0].State.LastEvaluated).To(Equal(last.Add(time.Hour)))
+	h.g.Expect(h.notifications(m)).To(Equal(1), "no Unknown in between")
+}

@@ -27,9 +27,16 @@ func (e *Engine) staleAt(o *objective) time.Time {
 }
 
 // isStale reports whether an objective's value is stale at now but not yet
-// marked so.
+// marked so. A fetch that started less than the fetch timeout ago will evaluate
+// it by then: it is not stale yet.
 func (e *Engine) isStale(o *objective, now time.Time) bool {
-	return o.evaluated && !o.stale && !now.Before(e.staleAt(o))
+	return o.evaluated && !o.stale && !now.Before(e.staleAt(o)) && !e.fetchingLocked(o.group, now)
+}
+
+// fetchingLocked reports whether g's fetch is in flight for less than the fetch
+// timeout.
+func (e *Engine) fetchingLocked(g *group, now time.Time) bool {
+	return g != nil && !g.startedAt.IsZero() && now.Before(g.startedAt.Add(e.fetchTimeout))
 }
 
 // staleState is an objective's state once its value is stale: Unknown since the
@@ -77,6 +84,10 @@ func (e *Engine) sweepLocked(now time.Time, owners []Owner) []Owner {
 		}
 		if at := g.evaluatedAt.Add(e.staleAfter(g.interval)); now.Before(at) {
 			earliest(at)
+			continue
+		}
+		if e.fetchingLocked(g, now) {
+			earliest(g.startedAt.Add(e.fetchTimeout))
 			continue
 		}
 		for _, o := range g.members {

@@ -45,6 +45,10 @@ type group struct {
 	// evaluatedAt is the time of the group's latest evaluation (zero before the
 	// first): the staleness sweep starts from it.
 	evaluatedAt time.Time
+	// startedAt is when the group's fetch in flight started, zero when none is:
+	// its members are evaluated within the fetch timeout, so they are not stale
+	// yet (a clock that jumps past a due time must not flap them).
+	startedAt time.Time
 	// fetched and failed are the outcome of the group's latest fetch of its
 	// provider, counted in its source's totals.
 	fetched, failed bool
@@ -297,6 +301,7 @@ func (e *Engine) dispatchLocked(now time.Time) {
 			continue
 		}
 		s := g.src
+		g.startedAt = now
 		s.inflight++
 		n.inflight++
 		e.busy++
@@ -319,8 +324,8 @@ func (e *Engine) loop(ctx context.Context) {
 		e.mu.Lock()
 		e.waiting = false
 		now := e.clock.Now()
-		owners = e.sweepLocked(now, owners[:0])
 		e.dispatchLocked(now)
+		owners = e.sweepLocked(now, owners[:0])
 		e.armedFor = time.Time{}
 		if len(e.heap) > 0 {
 			e.armedFor = e.heap[0].due
@@ -381,6 +386,7 @@ func (e *Engine) runGroup(ctx context.Context, g *group, owners []Owner) []Owner
 	}
 
 	e.mu.Lock()
+	g.startedAt = time.Time{}
 	g.src.inflight--
 	g.src.ns.inflight--
 	if !g.removed {
