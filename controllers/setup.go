@@ -27,12 +27,17 @@ func Setup(mgr ctrl.Manager, opts Options) (*System, error) {
 		return nil, err
 	}
 	moments, journeys, tasks := newQueueSource(opts.Clock), newQueueSource(opts.Clock), newQueueSource(opts.Clock)
+	fetches := newFetchOutcomes(newQueueSource(opts.Clock))
 	registry := providers.NewRegistry()
 	eng := engine.New(engine.Options{
 		Clock:      opts.Clock,
 		Providers:  registry,
 		Registerer: opts.Registerer,
 		Jitter:     opts.Jitter,
+		Logger:     mgr.GetLogger().WithName("engine"),
+		// A source's Ready condition follows the fetches: the engine reports
+		// each change of their outcome, the SignalSource controller re-checks.
+		SourceOutcome: fetches.observe,
 		Notify: func(o engine.Owner) {
 			key := ctrlKey(o.Namespace, o.Name)
 			switch o.Kind {
@@ -63,7 +68,7 @@ func Setup(mgr ctrl.Manager, opts Options) (*System, error) {
 	sender := notify.NewSender(notify.Options{Policy: opts.Egress, Limiter: opts.Providers.Limiter})
 
 	reconcilers := []interface{ SetupWithManager(ctrl.Manager) error }{
-		&SignalSourceReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Registry: registry, Engine: eng, Options: opts},
+		&SignalSourceReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Registry: registry, Engine: eng, Options: opts, Fetches: fetches},
 		&MomentReconciler{Client: mgr.GetClient(), Engine: eng, Recorder: recorder, Options: opts, Notifications: moments, grace: grace},
 		&JourneyReconciler{Client: mgr.GetClient(), Engine: eng, Options: opts, Notifications: journeys, Metrics: metrics, grace: grace},
 		&RoadmapStreamReconciler{Client: mgr.GetClient(), Options: opts},

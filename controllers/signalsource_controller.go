@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,6 +34,10 @@ type SignalSourceReconciler struct {
 	Registry  *providers.Registry
 	Engine    *engine.Engine
 	Options   Options
+	// Fetches holds the outcome of the engine's fetches of each source (the
+	// engine's SourceOutcome hook) and asks for a reconcile when it changes. Nil
+	// disables it: readiness then follows the probe alone.
+	Fetches *fetchOutcomes
 
 	mu       sync.Mutex
 	failures map[types.NamespacedName]int
@@ -106,6 +111,17 @@ func (r *SignalSourceReconciler) connect(ctx context.Context, src *cxv1.SignalSo
 	if err := p.Probe(probeCtx); err != nil {
 		return ctrl.Result{RequeueAfter: r.backoff(src)}, waiting(providers.ReasonOf(err, cxv1.ReasonUnreachable), err.Error())
 	}
+	// The probe answered, but the objectives' fetches may not: a source that
+	// cannot be reached, or refuses the credentials, on every fetch is not ready
+	// whatever the probe says. Other fetch errors (an HTTP error status, a body
+	// that is not JSON) fail the probe too when they come from the source; when
+	// they do not, they belong to a query and show on its objective.
+	if err := r.Fetches.failure(key); err != nil {
+		switch reason := providers.ReasonOf(err, ""); reason {
+		case cxv1.ReasonUnreachable, cxv1.ReasonUnauthorized, cxv1.ReasonBlockedAddress:
+			return ctrl.Result{RequeueAfter: r.backoff(src)}, waiting(reason, err.Error())
+		}
+	}
 	r.resetBackoff(src)
 	return ctrl.Result{RequeueAfter: wait.Jitter(r.Options.ProbeInterval, 0.1)},
 		ready(cxv1.ReasonSucceeded, "the "+providers.Kind(src.Spec)+" source answered the probe")
@@ -128,6 +144,7 @@ func (r *SignalSourceReconciler) observeGeneration(src *cxv1.SignalSource) bool 
 }
 
 func (r *SignalSourceReconciler) forget(key types.NamespacedName) {
+	r.Fetches.forget(key.String())
 	r.Registry.Delete(key.String())
 	r.Engine.TriggerSource(key.String())
 	r.mu.Lock()
@@ -166,14 +183,69 @@ func readyIn(src *cxv1.SignalSource) bool {
 }
 
 // SetupWithManager watches SignalSources (spec changes only) and the metadata of the
-// Secrets they reference.
+// Secrets they reference, and reconciles a source whose fetch outcome changed.
 func (r *SignalSourceReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&cxv1.SignalSource{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.sourcesForSecret)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.Concurrency}).
-		Named("signalsource").
-		Complete(r)
+		Named("signalsource")
+	if r.Fetches != nil {
+		b = b.WatchesRawSource(r.Fetches.queue.Source())
+	}
+	return b.Complete(r)
+}
+
+// fetchOutcomes is the latest failure of the engine's fetches of each source, as
+// the engine's SourceOutcome hook reports it: one call per change (first
+// failure, new cause, recovery), each enqueueing one reconcile of the source, so
+// that Ready follows the fetches within one evaluation interval and a stable
+// source causes no reconcile at all. The nil *fetchOutcomes knows nothing.
+type fetchOutcomes struct {
+	queue *queueSource
+	mu    sync.Mutex
+	err   map[string]error
+}
+
+func newFetchOutcomes(q *queueSource) *fetchOutcomes {
+	return &fetchOutcomes{queue: q, err: map[string]error{}}
+}
+
+// observe is the engine's SourceOutcome hook: it records the outcome and asks for
+// a reconcile of the source, without blocking.
+func (f *fetchOutcomes) observe(source string, err error) {
+	f.mu.Lock()
+	if err != nil {
+		f.err[source] = err
+	} else {
+		delete(f.err, source)
+	}
+	f.mu.Unlock()
+	ns, name, ok := strings.Cut(source, "/")
+	if !ok {
+		return
+	}
+	f.queue.Enqueue(ctrlKey(ns, name))
+}
+
+// failure returns the failure of the engine's latest fetches of a source, nil if
+// they succeed or nothing fetches it.
+func (f *fetchOutcomes) failure(source string) error {
+	if f == nil {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err[source]
+}
+
+func (f *fetchOutcomes) forget(source string) {
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.err, source)
 }
 
 func (r *SignalSourceReconciler) sourcesForSecret(ctx context.Context, obj client.Object) []reconcile.Request {

@@ -62,15 +62,53 @@
 // after a random delay of at most min(interval/10, 1s); later ticks come every
 // interval, stretched or shrunk by up to the jitter fraction (10%). One loop
 // goroutine keeps the groups in a heap ordered by due time; a bounded pool of
-// workers fetches them, with at most half of the workers on one source so that a
-// slow source cannot delay the others, and a per-fetch timeout (30s) on top of
-// the provider's own. A source the provider lookup does not know is "not ready":
-// its objectives observe no data and nothing is called.
+// workers (16) fetches them, with a per-fetch timeout (30s) on top of the
+// provider's own. A source the provider lookup does not know is "not ready": its
+// objectives observe no data and nothing is called.
+//
+// Workers are shared fairly between tenants: due groups wait in their source's
+// queue, and the loop hands them out round robin over namespaces (the part of the
+// source key before "/"), then over the sources of the namespace. At most a
+// quarter of the workers fetch for one namespace, and at most half of that for
+// one source. These caps hold even when the pool is otherwise idle, so that
+// fetches that hang (up to the fetch timeout) can never occupy more than their
+// namespace's share: another namespace keeps its fetch rate, and detects a fault
+// within one interval. (Four namespaces whose sources all hang still take the
+// pool until their fetches time out.)
 //
 // After a tick, each owner with an objective whose state changed (or a hysteresis
-// timestamp set or cleared), or evaluated for the first time, is notified once.
-// Values that change without a transition do not notify: the controller writes
-// status on transitions and at its own heartbeat.
+// timestamp set or cleared), whose cause changed (its Message, in a state that is
+// not Met: a different error text, value versus no data), or evaluated for the
+// first time, is notified once. Values that change without a transition do not
+// notify: the controller writes status on transitions and at its own heartbeat.
+// Result.Interval lets the owner pace writes caused by changes of cause.
+//
+// # Staleness
+//
+// A value is trusted for staleAfter = 2 × the objective's interval + the fetch
+// timeout after its evaluation (one missed tick and a fetch that timed out). An
+// evaluated objective whose LastEvaluated is older (its schedule starved, its
+// fetch hung) is Unknown, with Since = LastEvaluated + staleAfter, no value, the
+// recovery clock cleared (the breach clock runs on, as with no data) and the
+// message "no fresh value since <LastEvaluated>: not evaluated within
+// <staleAfter>"; Result.Stale is set. Snapshot reports it so from that instant;
+// the loop's sweep (at most once a second, armed for the earliest deadline) makes
+// it the engine's state and notifies the owner once. The next evaluation replaces
+// it as usual.
+//
+// # Source outcomes
+//
+// The engine follows the outcome of each source's fetches. A source is failing
+// when the latest fetch of each of its queries failed (no data is an answer, not
+// a failure; an unknown source and a fetch cut short by shutdown do not count).
+// SourceOutcome is called, outside the lock, when a source starts failing (with
+// the error), when its failure's reason or message changes (as seen on the query
+// whose failure was reported, so that queries failing differently do not
+// alternate), and with nil when a fetch succeeds again or nothing fetches the
+// failing source any more. A stable source, healthy or failing, is never
+// reported twice. The changes are logged at Info (keys source, reason, message),
+// every failed fetch at V(1); the messages are the providers' own, which never
+// contain a response body or a secret.
 //
 // # Metrics
 //

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/utils/clock"
 
@@ -62,6 +63,13 @@ type Result struct {
 	// registered (or since its signal changed). Before that, State is the
 	// registration's Initial state.
 	Evaluated bool
+	// Interval is the objective's evaluation interval (Spec.Interval), for owners
+	// that pace their status writes by it.
+	Interval time.Duration
+	// Stale says that the objective's value is older than its staleness bound
+	// (2 × Interval + the fetch timeout): State is then Unknown with a message
+	// "no fresh value since <time>: ...".
+	Stale bool
 }
 
 // Options configure an Engine. The zero value of every field has a usable
@@ -74,19 +82,37 @@ type Options struct {
 	// ready": its objectives observe no data and nothing is called.
 	Providers ProviderLookup
 	// Notify is called once per owner and tick when one of the owner's objectives
-	// changed state (or one of its hysteresis timestamps was set or cleared), and
-	// after an objective's first evaluation. It is called from a fetch worker,
-	// without locks held, and must not block for long: enqueueing a reconcile
-	// request is what it is for. Values that change without a transition do not
-	// notify.
+	// changed state (or one of its hysteresis timestamps was set or cleared, or
+	// the cause of a state that is not Met changed: its Message), after an
+	// objective's first evaluation, and when a value goes stale. It is called from
+	// a fetch worker or the schedule loop, without locks held, and must not block
+	// for long: enqueueing a reconcile request is what it is for. Values that
+	// change without a transition do not notify.
 	Notify func(Owner)
+	// SourceOutcome is called when the outcome of a source's fetches changes:
+	// with the error when the source starts failing (the latest fetch of every
+	// query of the source failed, no data excepted) or its failure's reason or
+	// message changes, with nil when a fetch succeeds again or nothing fetches
+	// the failing source any more. It is called without locks held, from a fetch
+	// worker or the caller of Set or Remove, and must not block: enqueueing a
+	// reconcile request is what it is for. The error's text is the provider's
+	// message (no response body, no secret).
+	SourceOutcome func(source string, err error)
+	// Logger receives the source outcome changes (Info, keys source, reason,
+	// message) and individual fetch errors (V(1)). Defaults to logr.Discard().
+	Logger logr.Logger
 	// Registerer receives the engine's metrics; nil disables them.
 	Registerer prometheus.Registerer
 	// Workers is the number of concurrent fetches. Defaults to 16.
 	Workers int
+	// MaxFetchesPerNamespace bounds the concurrent fetches of the sources of one
+	// namespace (the part of the source key before "/"), so that one tenant's
+	// slow sources cannot take the pool. Defaults to a quarter of Workers (at
+	// least 1).
+	MaxFetchesPerNamespace int
 	// MaxFetchesPerSource bounds the concurrent fetches against one source, so
-	// that a slow source cannot take every worker. Defaults to half of Workers
-	// (at least 1).
+	// that a slow source cannot take its namespace's share. Defaults to half of
+	// MaxFetchesPerNamespace (at least 1).
 	MaxFetchesPerSource int
 	// Jitter spreads the ticks: each interval is stretched or shrunk by up to this
 	// fraction. 0 means the default 0.1; a negative value disables jitter
@@ -106,27 +132,33 @@ type Options struct {
 // notifies owners on transitions. It runs only on the leader (see Start); Set,
 // Remove and Snapshot are safe for concurrent use at any time.
 type Engine struct {
-	clock        clock.WithTicker
-	providers    ProviderLookup
-	notify       func(Owner)
-	metrics      *metrics
-	workers      int
-	perSource    int
-	jitter       float64
-	fetchTimeout time.Duration
+	clock         clock.WithTicker
+	providers     ProviderLookup
+	notify        func(Owner)
+	sourceOutcome func(string, error)
+	log           logr.Logger
+	metrics       *metrics
+	workers       int
+	perSource     int
+	perNamespace  int
+	jitter        float64
+	fetchTimeout  time.Duration
 
-	mu       sync.Mutex
-	rnd      *rand.Rand
-	owners   map[Owner]*ownerEntry
-	groups   map[groupKey]*group
-	sources  map[string]*sourceQueue
-	heap     groupHeap
-	runnable []*sourceQueue // sources with queued groups and a free slot, round robin
-	busy     int            // groups handed to workers and not finished
-	epoch    uint64         // one per evaluated tick, to coalesce notifications
-	started  bool
-	waiting  bool      // the loop is blocked waiting for armedFor (tests)
-	armedFor time.Time // the due time the loop's timer is armed for, zero if none
+	mu         sync.Mutex
+	rnd        *rand.Rand
+	owners     map[Owner]*ownerEntry
+	groups     map[groupKey]*group
+	sources    map[string]*sourceQueue
+	namespaces map[string]*nsQueue
+	heap       groupHeap
+	runnable   []*nsQueue // namespaces with a runnable source and a free slot, round robin
+	busy       int        // groups handed to workers and not finished
+	sweepAt    time.Time  // next staleness sweep, zero if none
+	outbox     []outcome  // source outcome changes to deliver outside the lock
+	epoch      uint64     // one per evaluated tick, to coalesce notifications
+	started    bool
+	waiting    bool      // the loop is blocked waiting for armedFor (tests)
+	armedFor   time.Time // the due time the loop's timer is armed for, zero if none
 
 	jobs  chan *group
 	wake  chan struct{}
@@ -147,6 +179,7 @@ type objective struct {
 	spec      Spec
 	state     State
 	evaluated bool
+	stale     bool // state was set by the staleness sweep
 	group     *group
 	gidx      int // index in group.members
 }
@@ -154,17 +187,24 @@ type objective struct {
 // New returns an engine; call Start to run it.
 func New(opts Options) *Engine {
 	e := &Engine{
-		clock:        opts.Clock,
-		providers:    opts.Providers,
-		notify:       opts.Notify,
-		workers:      opts.Workers,
-		perSource:    opts.MaxFetchesPerSource,
-		jitter:       opts.Jitter,
-		fetchTimeout: opts.FetchTimeout,
-		owners:       map[Owner]*ownerEntry{},
-		groups:       map[groupKey]*group{},
-		sources:      map[string]*sourceQueue{},
-		wake:         make(chan struct{}, 1),
+		clock:         opts.Clock,
+		providers:     opts.Providers,
+		notify:        opts.Notify,
+		sourceOutcome: opts.SourceOutcome,
+		log:           opts.Logger,
+		workers:       opts.Workers,
+		perSource:     opts.MaxFetchesPerSource,
+		perNamespace:  opts.MaxFetchesPerNamespace,
+		jitter:        opts.Jitter,
+		fetchTimeout:  opts.FetchTimeout,
+		owners:        map[Owner]*ownerEntry{},
+		groups:        map[groupKey]*group{},
+		sources:       map[string]*sourceQueue{},
+		namespaces:    map[string]*nsQueue{},
+		wake:          make(chan struct{}, 1),
+	}
+	if e.log.GetSink() == nil {
+		e.log = logr.Discard()
 	}
 	if e.clock == nil {
 		e.clock = clock.RealClock{}
@@ -172,8 +212,11 @@ func New(opts Options) *Engine {
 	if e.workers <= 0 {
 		e.workers = 16
 	}
+	if e.perNamespace <= 0 {
+		e.perNamespace = max(1, e.workers/4)
+	}
 	if e.perSource <= 0 {
-		e.perSource = max(1, e.workers/2)
+		e.perSource = max(1, e.perNamespace/2)
 	}
 	switch {
 	case e.jitter == 0:
@@ -232,7 +275,13 @@ func (e *Engine) Start(ctx context.Context) error {
 // absent from objs are removed. When names repeat, the last one wins.
 func (e *Engine) Set(owner Owner, objs []Registration) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.setLocked(owner, objs)
+	out := e.takeOutboxLocked()
+	e.mu.Unlock()
+	e.deliverOutcomes(out)
+}
+
+func (e *Engine) setLocked(owner Owner, objs []Registration) {
 	oe := e.owners[owner]
 	if oe != nil && sameRegistrations(oe.objs, objs) {
 		return
@@ -280,9 +329,9 @@ func (e *Engine) Set(owner Owner, objs []Registration) {
 // flight is discarded, and their metric series are deleted.
 func (e *Engine) Remove(owner Owner) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	oe := e.owners[owner]
 	if oe == nil {
+		e.mu.Unlock()
 		return
 	}
 	for _, o := range oe.objs {
@@ -291,10 +340,15 @@ func (e *Engine) Remove(owner Owner) {
 	oe.objs = nil
 	delete(e.owners, owner)
 	e.kickLocked()
+	out := e.takeOutboxLocked()
+	e.mu.Unlock()
+	e.deliverOutcomes(out)
 }
 
 // Snapshot returns the current state of owner's objectives in registration
-// order, and false if owner is not registered.
+// order, and false if owner is not registered. An objective whose value is older
+// than 2 × its interval + the fetch timeout is reported Unknown (Stale), even
+// before the engine's sweep marks it so.
 func (e *Engine) Snapshot(owner Owner) ([]Result, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -302,9 +356,14 @@ func (e *Engine) Snapshot(owner Owner) ([]Result, bool) {
 	if oe == nil {
 		return nil, false
 	}
+	now := e.clock.Now()
 	out := make([]Result, len(oe.objs))
 	for i, o := range oe.objs {
-		out[i] = Result{Name: o.name, Target: o.spec.Target, State: o.state, Evaluated: o.evaluated}
+		out[i] = Result{Name: o.name, Target: o.spec.Target, State: o.state, Evaluated: o.evaluated,
+			Interval: o.spec.Interval, Stale: o.stale}
+		if e.isStale(o, now) {
+			out[i].State, out[i].Stale = e.staleState(o), true
+		}
 	}
 	return out, true
 }
@@ -340,7 +399,7 @@ func (e *Engine) changeSpecLocked(o *objective, s Spec, now time.Time) {
 		o.spec = s
 		o.state.Value, o.state.HasValue = 0, false
 		o.state.MetSince = time.Time{}
-		o.evaluated = false
+		o.evaluated, o.stale = false, false
 		e.joinLocked(o, now)
 	}
 	if targetChanged {

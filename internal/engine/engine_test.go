@@ -127,19 +127,24 @@ func (h *harness) notifications(o Owner) int {
 }
 
 // idle reports whether the engine has nothing to do before its next due time,
-// and that due time: the loop waits on a timer armed for the earliest due group,
-// in the future, with no wake-up pending and no fetch in flight.
+// and that due time: the loop waits on a timer armed for the earliest due group
+// (or the staleness sweep, if earlier), in the future, with no wake-up pending
+// and no fetch in flight.
 func (e *Engine) idle() (time.Time, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if !e.waiting || e.busy > 0 || len(e.runnable) > 0 || len(e.wake) > 0 {
 		return time.Time{}, false
 	}
+	armed := e.sweepAt
+	if len(e.heap) > 0 && (armed.IsZero() || e.heap[0].due.Before(armed)) {
+		armed = e.heap[0].due
+	}
 	if len(e.heap) == 0 {
-		return time.Time{}, e.armedFor.IsZero()
+		return time.Time{}, e.armedFor.Equal(armed)
 	}
 	top := e.heap[0].due
-	return top, e.armedFor.Equal(top) && top.After(e.clock.Now())
+	return top, e.armedFor.Equal(armed) && armed.After(e.clock.Now())
 }
 
 // settle waits until the engine is idle and returns its next due time (zero when
@@ -367,7 +372,7 @@ func TestRestoredEpisodeContinues(t *testing.T) {
 }
 
 func TestSlowProviderDoesNotBlockOtherGroups(t *testing.T) {
-	h := newHarness(t, Options{Workers: 2}) // at most one fetch per source
+	h := newHarness(t, Options{Workers: 2, MaxFetchesPerNamespace: 2}) // at most one fetch per source
 	slow := newTestProvider(map[string]float64{"a": 1, "b": 1, "c": 1})
 	slow.block = make(chan struct{})
 	fast := newTestProvider(map[string]float64{"x": 1})

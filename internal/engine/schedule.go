@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/cxops/cxops/api/v1alpha1"
@@ -15,13 +16,16 @@ import (
 //
 //   - the heap, ordered by due time, while it waits for its next tick;
 //   - its source's queue, once due, while it waits for a worker (a source has at
-//     most perSource fetches in flight, the pool at most workers);
+//     most perSource fetches in flight, a namespace at most perNamespace, the
+//     pool at most workers);
 //   - a worker, while it is fetched and evaluated; the worker then puts it back
 //     in the heap.
 //
 // One loop goroutine moves due groups from the heap to the queues and hands
-// queued groups to workers; it sleeps on a single timer armed for the heap's
-// earliest due time. Nothing is allocated per objective beyond its struct.
+// queued groups to workers, round robin over namespaces and, within a namespace,
+// over its sources; it sleeps on a single timer armed for the heap's earliest due
+// time (or the next staleness sweep, if earlier). Nothing is allocated per
+// objective beyond its struct.
 
 // groupKey identifies a group: one query against one source.
 type groupKey struct {
@@ -37,15 +41,55 @@ type group struct {
 	due      time.Time
 	hidx     int  // index in the heap, -1 when not in it
 	removed  bool // no member left: skip when queued, discard when running
+
+	// evaluatedAt is the time of the group's latest evaluation (zero before the
+	// first): the staleness sweep starts from it.
+	evaluatedAt time.Time
+	// startedAt is when the group's fetch in flight started, zero when none is:
+	// its members are evaluated within the fetch timeout, so they are not stale
+	// yet (a clock that jumps past a due time must not flap them).
+	startedAt time.Time
+	// fetched and failed are the outcome of the group's latest fetch of its
+	// provider, counted in its source's totals.
+	fetched, failed bool
 }
 
-// sourceQueue is the due groups of one source waiting for a worker.
+// sourceQueue is the due groups of one source waiting for a worker, and the
+// outcome of the source's fetches.
 type sourceQueue struct {
 	name     string
+	ns       *nsQueue
 	groups   int // live groups using the source
 	inflight int
 	queue    []*group
-	runnable bool // in Engine.runnable
+	runnable bool // in ns.runnable
+
+	// Fetch outcome (see outcomeLocked): how many live groups fetched the
+	// provider at least once, how many of those failed their latest fetch, and
+	// what was last reported.
+	fetched, failed int
+	failing         bool   // a failure is the reported outcome
+	reason, message string // of the reported failure
+	reporter        *group // the group whose failure was reported
+}
+
+// nsQueue is the sources of one namespace with queued groups: workers go round
+// robin over namespaces, then over the namespace's sources, so that one tenant's
+// slow sources cannot take the pool.
+type nsQueue struct {
+	name     string
+	sources  int // live sources in the namespace
+	inflight int
+	runnable []*sourceQueue // sources with queued groups and a free slot
+	queued   bool           // in Engine.runnable
+}
+
+// namespaceOf returns the namespace of a "namespace/name" source key.
+func namespaceOf(source string) string {
+	if i := strings.IndexByte(source, '/'); i >= 0 {
+		return source[:i]
+	}
+	return source
 }
 
 // groupHeap orders groups by due time.
@@ -98,7 +142,14 @@ func (e *Engine) joinLocked(o *objective, now time.Time) {
 	if g == nil {
 		src := e.sources[k.source]
 		if src == nil {
-			src = &sourceQueue{name: k.source}
+			nsName := namespaceOf(k.source)
+			ns := e.namespaces[nsName]
+			if ns == nil {
+				ns = &nsQueue{name: nsName}
+				e.namespaces[nsName] = ns
+			}
+			ns.sources++
+			src = &sourceQueue{name: k.source, ns: ns}
 			e.sources[k.source] = src
 		}
 		src.groups++
@@ -137,6 +188,7 @@ func (e *Engine) leaveLocked(o *objective) {
 		heap.Remove(&e.heap, g.hidx)
 	}
 	g.src.groups--
+	e.forgetOutcomeLocked(g)
 	e.maybeDropSourceLocked(g.src)
 }
 
@@ -172,6 +224,18 @@ func (e *Engine) maybeDropSourceLocked(s *sourceQueue) {
 	if e.sources[s.name] == s {
 		delete(e.sources, s.name)
 		e.metrics.sourceRemoved(s.name)
+		s.ns.sources--
+		e.maybeDropNamespaceLocked(s.ns)
+	}
+}
+
+// maybeDropNamespaceLocked forgets a namespace with no source left.
+func (e *Engine) maybeDropNamespaceLocked(n *nsQueue) {
+	if n.sources > 0 || n.inflight > 0 || n.queued || len(n.runnable) > 0 {
+		return
+	}
+	if e.namespaces[n.name] == n {
+		delete(e.namespaces, n.name)
 	}
 }
 
@@ -182,38 +246,64 @@ func (e *Engine) enqueueLocked(g *group) {
 	e.markRunnableLocked(s)
 }
 
+// markRunnableLocked puts a source with queued groups and a free slot in its
+// namespace's round, and the namespace in the engine's round if it has a free
+// slot too.
 func (e *Engine) markRunnableLocked(s *sourceQueue) {
 	if !s.runnable && len(s.queue) > 0 && s.inflight < e.perSource {
 		s.runnable = true
-		e.runnable = append(e.runnable, s)
+		s.ns.runnable = append(s.ns.runnable, s)
+	}
+	n := s.ns
+	if !n.queued && len(n.runnable) > 0 && n.inflight < e.perNamespace {
+		n.queued = true
+		e.runnable = append(e.runnable, n)
 	}
 }
 
+// nextLocked takes the next group of a namespace's round of sources, nil when
+// none is left.
+func (e *Engine) nextLocked(n *nsQueue) *group {
+	for len(n.runnable) > 0 {
+		s := n.runnable[0]
+		n.runnable[0] = nil
+		n.runnable = n.runnable[1:]
+		s.runnable = false
+		for len(s.queue) > 0 {
+			g := s.queue[0]
+			s.queue[0] = nil
+			s.queue = s.queue[1:]
+			if !g.removed {
+				return g
+			}
+		}
+		e.maybeDropSourceLocked(s)
+	}
+	n.runnable = nil // let the backing array go
+	return nil
+}
+
 // dispatchLocked moves due groups to their queues and hands queued groups to
-// free workers, round robin over sources.
+// free workers: one group per namespace in turn, and within a namespace one per
+// source in turn.
 func (e *Engine) dispatchLocked(now time.Time) {
 	for len(e.heap) > 0 && !e.heap[0].due.After(now) {
 		e.enqueueLocked(heap.Pop(&e.heap).(*group))
 	}
 	for e.busy < e.workers && len(e.runnable) > 0 {
-		s := e.runnable[0]
+		n := e.runnable[0]
 		e.runnable[0] = nil
 		e.runnable = e.runnable[1:]
-		s.runnable = false
-		var g *group
-		for g == nil && len(s.queue) > 0 {
-			g = s.queue[0]
-			s.queue[0] = nil
-			s.queue = s.queue[1:]
-			if g.removed {
-				g = nil
-			}
-		}
+		n.queued = false
+		g := e.nextLocked(n)
 		if g == nil {
-			e.maybeDropSourceLocked(s)
+			e.maybeDropNamespaceLocked(n)
 			continue
 		}
+		s := g.src
+		g.startedAt = now
 		s.inflight++
+		n.inflight++
 		e.busy++
 		e.metrics.lagObserved(now.Sub(g.due).Seconds())
 		e.jobs <- g // never blocks: busy <= workers == cap(jobs)
@@ -229,17 +319,31 @@ func (e *Engine) loop(ctx context.Context) {
 	timer := e.clock.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
+	var owners []Owner
 	for {
 		e.mu.Lock()
 		e.waiting = false
 		now := e.clock.Now()
 		e.dispatchLocked(now)
+		owners = e.sweepLocked(now, owners[:0])
 		e.armedFor = time.Time{}
 		if len(e.heap) > 0 {
 			e.armedFor = e.heap[0].due
+		}
+		if !e.sweepAt.IsZero() && (e.armedFor.IsZero() || e.sweepAt.Before(e.armedFor)) {
+			e.armedFor = e.sweepAt
+		}
+		if !e.armedFor.IsZero() {
 			timer.Reset(e.armedFor.Sub(now))
 		} else {
 			timer.Stop()
+		}
+		if len(owners) > 0 && e.notify != nil {
+			e.mu.Unlock()
+			for _, o := range owners {
+				e.notify(o)
+			}
+			e.mu.Lock()
 		}
 		e.waiting = true
 		e.mu.Unlock()
@@ -270,8 +374,9 @@ func (e *Engine) worker(ctx context.Context) {
 }
 
 // runGroup fetches a group's signal, evaluates every member with it, puts the
-// group back in the heap and notifies the owners whose objectives transitioned.
-// It returns the owners buffer for reuse.
+// group back in the heap and notifies the owners whose objectives transitioned
+// (or whose cause changed), then reports a change of the source's outcome. It
+// returns the owners buffer for reuse.
 func (e *Engine) runGroup(ctx context.Context, g *group, owners []Owner) []Owner {
 	start := e.clock.Now()
 	obs, result := e.fetch(ctx, g.key)
@@ -281,12 +386,17 @@ func (e *Engine) runGroup(ctx context.Context, g *group, owners []Owner) []Owner
 	}
 
 	e.mu.Lock()
+	g.startedAt = time.Time{}
 	g.src.inflight--
+	g.src.ns.inflight--
 	if !g.removed {
 		// When ctx is done (shutting down, or leadership lost) the fetch was cut
 		// short: its failure must not become the objectives' state.
 		if ctx.Err() == nil {
 			owners = e.evaluateLocked(g, obs, now, owners)
+			if result != "" {
+				e.outcomeLocked(g, obs.Err)
+			}
 		}
 		next := g.due.Add(e.jittered(g.interval))
 		if !next.After(now) {
@@ -297,7 +407,8 @@ func (e *Engine) runGroup(ctx context.Context, g *group, owners []Owner) []Owner
 	}
 	e.markRunnableLocked(g.src)
 	e.maybeDropSourceLocked(g.src)
-	if len(owners) == 0 || e.notify == nil {
+	out := e.takeOutboxLocked()
+	if (len(owners) == 0 || e.notify == nil) && len(out) == 0 {
 		e.busy--
 		e.kickLocked()
 		e.mu.Unlock()
@@ -307,9 +418,12 @@ func (e *Engine) runGroup(ctx context.Context, g *group, owners []Owner) []Owner
 
 	// The worker keeps its pool slot while it notifies, so a busy engine is one
 	// that still has effects to deliver.
-	for _, o := range owners {
-		e.notify(o)
+	if e.notify != nil {
+		for _, o := range owners {
+			e.notify(o)
+		}
 	}
+	e.deliverOutcomes(out)
 	e.mu.Lock()
 	e.busy--
 	e.kickLocked()
@@ -325,24 +439,31 @@ func (e *Engine) evaluateLocked(g *group, obs Observation, now time.Time, owners
 		prev := o.state
 		o.state = Step(&o.spec, prev, obs, now)
 		first := !o.evaluated
-		o.evaluated = true
-		if (first || transitioned(&prev, &o.state)) && o.owner.mark != e.epoch {
+		o.evaluated, o.stale = true, false
+		if (first || changed(&prev, &o.state)) && o.owner.mark != e.epoch {
 			o.owner.mark = e.epoch
 			owners = append(owners, o.owner.key)
 		}
+	}
+	g.evaluatedAt = now
+	if at := now.Add(e.staleAfter(g.interval)); e.sweepAt.IsZero() || at.Before(e.sweepAt) {
+		e.sweepAt = at
 	}
 	e.metrics.countEvaluations(len(g.members))
 	e.evals.Add(uint64(len(g.members)))
 	return owners
 }
 
-// transitioned reports a change that the owner's status must record: the state,
-// or a hysteresis timestamp set or cleared.
-func transitioned(a, b *State) bool {
+// changed reports a change that the owner's status must record: the state, a
+// hysteresis timestamp set or cleared, or the cause of a state that is not Met
+// (its message: Step rebuilds it only when the cause changes, so a moving value
+// alone does not count).
+func changed(a, b *State) bool {
 	return a.State != b.State ||
 		!a.BreachingSince.Equal(b.BreachingSince) ||
 		!a.DriftingSince.Equal(b.DriftingSince) ||
-		!a.MetSince.Equal(b.MetSince)
+		!a.MetSince.Equal(b.MetSince) ||
+		a.Message != b.Message
 }
 
 // fetch queries a group's source. result is the metric result label ("success"
@@ -370,7 +491,12 @@ func (e *Engine) fetch(ctx context.Context, k groupKey) (Observation, string) {
 				Err:     err,
 			}
 		}
-		return Observation{Err: err}, providers.ReasonOf(err, "Error")
+		reason := providers.ReasonOf(err, "Error")
+		if ctx.Err() == nil {
+			// Provider messages carry no response body nor secret.
+			e.log.V(1).Info("signal fetch failed", "source", k.source, "reason", reason, "message", err.Error())
+		}
+		return Observation{Err: err}, reason
 	}
 	return Observation{Value: v}, "success"
 }

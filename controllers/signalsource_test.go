@@ -1,0 +1,120 @@
+package controllers
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	cxv1 "github.com/cxops/cxops/api/v1alpha1"
+)
+
+// scoreServer is a JSON endpoint that answers {"score": 99.9}, or HTTP 500 while
+// failing is set, and counts the requests.
+type scoreServer struct {
+	failing  atomic.Bool
+	requests atomic.Int64
+	url      string
+}
+
+func newScoreServer(t *testing.T) *scoreServer {
+	s := &scoreServer{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		s.requests.Add(1)
+		if s.failing.Load() {
+			http.Error(w, "internal error with a body that must never show", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"score": 99.9}`))
+	}))
+	t.Cleanup(srv.Close)
+	s.url = srv.URL
+	return s
+}
+
+// Defect: a failing source stayed Ready=True/Succeeded for up to five minutes
+// (until its next probe) while every fetch of its objectives failed. Now its
+// Ready condition follows the fetches: False at the first failed fetch, True at
+// the first success, one status write per change and none while it is stable.
+func TestSignalSourceReadyFollowsFetches(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	srv := newScoreServer(t)
+	src := &cxv1.SignalSource{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "survey"},
+		Spec:       cxv1.SignalSourceSpec{HTTP: &cxv1.HTTPSource{URL: srv.url + "/nps"}},
+	}
+	o := objective("score", "survey", "{.score}", "50")
+	o.Interval = &metav1.Duration{Duration: 10 * time.Second}
+	m := moment(ns, "feedback", "parts", "order", o)
+	create(g, src, journey(ns, "parts", "order"), m)
+
+	readyOf := func(g Gomega) metav1.Condition {
+		return cond(get(g, src).Status.Conditions, cxv1.ReadyCondition)
+	}
+	g.Eventually(func(g Gomega) {
+		g.Expect(readyOf(g).Status).To(Equal(metav1.ConditionTrue))
+		g.Expect(objState(get(g, m), "score").State).To(Equal(cxv1.StateMet))
+	}, timeout, poll).Should(Succeed())
+
+	// tick moves the clock one evaluation interval and waits for the fetch.
+	tick := func() {
+		t.Helper()
+		before := srv.requests.Load()
+		testClock.Step(10 * time.Second)
+		g.Eventually(srv.requests.Load, timeout, poll).Should(BeNumerically(">", before))
+	}
+
+	// Stable and healthy: fetches write nothing to the source.
+	stable := writes.of("signalsources", ns, "survey")
+	for range 3 {
+		tick()
+	}
+	g.Consistently(func() int { return writes.of("signalsources", ns, "survey") }, time.Second, poll).Should(Equal(stable))
+
+	// The endpoint fails: Ready=False at the next fetch, within one interval (the
+	// clock does not move on: no probe is due for five minutes).
+	srv.failing.Store(true)
+	tick()
+	g.Eventually(func(g Gomega) {
+		c := readyOf(g)
+		g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(c.Reason).To(Equal(cxv1.ReasonBadResponse))
+		g.Expect(c.Message).To(ContainSubstring("HTTP 500"))
+		g.Expect(c.Message).NotTo(ContainSubstring("must never show"))
+	}, timeout, poll).Should(Succeed())
+	g.Expect(writes.of("signalsources", ns, "survey")).To(Equal(stable + 1))
+
+	// Stable and failing: nothing more is written.
+	for range 2 {
+		tick()
+	}
+	g.Consistently(func() int { return writes.of("signalsources", ns, "survey") }, time.Second, poll).Should(Equal(stable + 1))
+
+	// Recovery: Ready=True at the first successful fetch.
+	srv.failing.Store(false)
+	tick()
+	g.Eventually(func(g Gomega) {
+		c := readyOf(g)
+		g.Expect(c.Status).To(Equal(metav1.ConditionTrue))
+		g.Expect(c.Reason).To(Equal(cxv1.ReasonSucceeded))
+	}, timeout, poll).Should(Succeed())
+	g.Expect(writes.of("signalsources", ns, "survey")).To(Equal(stable + 2))
+
+	// Flapping: at most one write per change.
+	for i := range 4 {
+		srv.failing.Store(i%2 == 0)
+		tick()
+		want := metav1.ConditionTrue
+		if i%2 == 0 {
+			want = metav1.ConditionFalse
+		}
+		g.Eventually(func(g Gomega) { g.Expect(readyOf(g).Status).To(Equal(want)) }, timeout, poll).Should(Succeed())
+	}
+	g.Expect(writes.of("signalsources", ns, "survey")).To(BeNumerically("<=", stable+6))
+}
