@@ -248,6 +248,24 @@ func TestSamplesAreAccepted(t *testing.T) {
 	}
 }
 
+// TestOwnerBecomesTaskLabel: an owner the schema accepts (capitals, '_' and '.'
+// included) always makes a task the API server accepts. Before: "Customer Service"
+// was accepted on the moment and its task was refused for its label, forever.
+func TestOwnerBecomesTaskLabel(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	src := staticSource(ns, "figures", map[string]string{"stock": "97"})
+	m := moment(ns, "stock", "parts", "order", objective("accuracy", "figures", "stock", "99.5"))
+	m.Spec.Owner = "Customer_Service.EMEA"
+	create(g, src, journey(ns, "parts", "order"), m)
+	g.Eventually(func(g Gomega) {
+		tasks := tasksOf(g, ns, "stock")
+		g.Expect(tasks).To(HaveLen(1))
+		g.Expect(tasks[0].Labels).To(HaveKeyWithValue(LabelTeam, "Customer_Service.EMEA"))
+		g.Expect(tasks[0].Spec.Team).To(Equal("Customer_Service.EMEA"))
+	}, timeout, poll).Should(Succeed())
+}
+
 // longMoments returns five moment names of 253 characters: an initiative message
 // naming them untruncated is longer than the 512 bytes the schema allows.
 func longMoments() []cxv1.ObjectiveReference {
@@ -299,6 +317,7 @@ func TestRoadmapStreamObjectiveNotFound(t *testing.T) {
 		g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))
 		g.Expect(ready.Reason).To(Equal(cxv1.ReasonObjectiveNotFound))
 		g.Expect(ready.Message).To(ContainSubstring(`initiative realtime-stock addresses objective "acuracy" of moment stock, which has: accuracy, freshness`))
+		g.Expect(cond(s.Status.Conditions, cxv1.StalledCondition).Status).To(Equal(metav1.ConditionTrue))
 	}, timeout, poll).Should(Succeed())
 
 	// Fixed: Ready again.
