@@ -107,7 +107,7 @@ func goDurationFields() []string {
 			walk(kind, path+"[]", t.Elem())
 		case t.Kind() == reflect.Map:
 			walk(kind, path+"{}", t.Elem())
-		case t.Kind() == reflect.Struct && t.PkgPath() == durationTypeOwner():
+		case t.Kind() == reflect.Struct && t.PkgPath() == apiPkgPath():
 			for i := range t.NumField() {
 				f := t.Field(i)
 				name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
@@ -129,7 +129,8 @@ func goDurationFields() []string {
 	return out
 }
 
-func durationTypeOwner() string { return reflect.TypeFor[cxv1.Moment]().PkgPath() }
+// apiPkgPath is the package of the API types: the walk stays inside it.
+func apiPkgPath() string { return reflect.TypeFor[cxv1.Moment]().PkgPath() }
 
 // celRule compiles a CRD rule on a string field as the API server's CEL environment
 // does (same libraries: duration, format, ...).
