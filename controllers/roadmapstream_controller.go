@@ -20,6 +20,7 @@ import (
 
 	cxv1 "github.com/cxops/cxops/api/v1alpha1"
 	"github.com/cxops/cxops/internal/scoring"
+	"github.com/cxops/cxops/internal/textutil"
 )
 
 // indexStreamMoments indexes streams by the moments their initiatives address.
@@ -46,7 +47,14 @@ func (r *RoadmapStreamReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 
 	var lookupErr error
 	missing := map[string]bool{}
+	moments := map[string]map[string]cxv1.ObjectiveState{}
 	lookup := func(name string) (map[string]cxv1.ObjectiveState, bool) {
+		if states, ok := moments[name]; ok {
+			return states, true
+		}
+		if missing[name] {
+			return nil, false
+		}
 		m := &cxv1.Moment{}
 		if err := r.Get(ctx, ctrlKey(s.Namespace, name), m); err != nil {
 			if !apierrors.IsNotFound(err) {
@@ -62,21 +70,40 @@ func (r *RoadmapStreamReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 				states[o.Name] = st.State
 			}
 		}
+		moments[name] = states
 		return states, true
 	}
 
 	st := &s.Status
 	st.Initiatives = make([]cxv1.InitiativeStatus, 0, len(s.Spec.Initiatives))
 	st.ObjectivesAddressed, st.ObjectivesAttained, st.AtRisk = 0, 0, 0
-	var atRisk []string
+	var atRisk, objectiveNotFound []string
+	noData := map[string]bool{}
 	for _, in := range s.Spec.Initiatives {
 		is := scoring.Initiative(in, lookup, now)
+		is.Message = textutil.Truncate(is.Message, maxInitiativeMessage)
 		st.Initiatives = append(st.Initiatives, is)
 		st.ObjectivesAddressed += is.ObjectivesAddressed
 		st.ObjectivesAttained += is.ObjectivesAttained
 		if is.AtRisk {
 			st.AtRisk++
 			atRisk = append(atRisk, in.Name+": "+is.Message)
+		}
+		for _, ref := range in.Addresses {
+			states, ok := lookup(ref.Moment)
+			if !ok {
+				continue
+			}
+			if _, ok := states[ref.Objective]; ref.Objective != "" && !ok {
+				objectiveNotFound = append(objectiveNotFound, fmt.Sprintf("initiative %s addresses objective %q of moment %s, which has: %s",
+					in.Name, ref.Objective, ref.Moment, strings.Join(sortedKeys(states), ", ")))
+				continue
+			}
+			for name, state := range states {
+				if (ref.Objective == "" || name == ref.Objective) && !scoring.Attained(state) && !scoring.Missed(state) {
+					noData[ref.Moment+"/"+name] = true
+				}
+			}
 		}
 	}
 	if lookupErr != nil {
@@ -99,19 +126,26 @@ func (r *RoadmapStreamReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		setCondition(&st.Conditions, s.Generation, cxv1.OnTrackCondition, metav1.ConditionFalse, cxv1.ReasonInitiativesAtRisk,
 			fmt.Sprintf("%d of %d initiatives at risk: %s", len(atRisk), len(s.Spec.Initiatives), strings.Join(atRisk, "; ")))
 	} else {
-		setCondition(&st.Conditions, s.Generation, cxv1.OnTrackCondition, metav1.ConditionTrue, cxv1.ReasonInitiativesOnTrack,
-			fmt.Sprintf("%d initiatives, progress %d%%, %d of %d addressed objectives attained",
-				len(s.Spec.Initiatives), st.Progress, st.ObjectivesAttained, st.ObjectivesAddressed))
-	}
-	if len(missing) > 0 {
-		names := make([]string, 0, len(missing))
-		for n := range missing {
-			names = append(names, n)
+		msg := fmt.Sprintf("%d initiatives, progress %d%%, %d of %d addressed objectives attained",
+			len(s.Spec.Initiatives), st.Progress, st.ObjectivesAttained, st.ObjectivesAddressed)
+		if len(noData) > 0 {
+			// Not at risk (nothing is due soon), but no data is not good news: say so.
+			msg += fmt.Sprintf("; %d addressed objectives have no data: %s", len(noData), strings.Join(sortedKeys(noData), ", "))
 		}
-		sort.Strings(names)
-		setReadiness(&st.Conditions, s.Generation, waiting(cxv1.ReasonMomentNotFound,
-			fmt.Sprintf("initiatives address moments that do not exist in namespace %s: %s", s.Namespace, strings.Join(names, ", "))))
-	} else {
+		setCondition(&st.Conditions, s.Generation, cxv1.OnTrackCondition, metav1.ConditionTrue, cxv1.ReasonInitiativesOnTrack, msg)
+	}
+	switch {
+	case len(missing) > 0:
+		msg := fmt.Sprintf("initiatives address moments that do not exist in namespace %s: %s",
+			s.Namespace, strings.Join(sortedKeys(missing), ", "))
+		if len(objectiveNotFound) > 0 {
+			msg += "; " + strings.Join(objectiveNotFound, "; ")
+		}
+		setReadiness(&st.Conditions, s.Generation, waiting(cxv1.ReasonMomentNotFound, msg))
+	case len(objectiveNotFound) > 0:
+		// A misspelt objective needs a change to the stream or to the moment.
+		setReadiness(&st.Conditions, s.Generation, stalled(cxv1.ReasonObjectiveNotFound, strings.Join(objectiveNotFound, "; ")))
+	default:
 		setReadiness(&st.Conditions, s.Generation, ready(cxv1.ReasonSucceeded, "initiatives measured"))
 	}
 	st.ObservedGeneration = s.Generation
@@ -121,6 +155,19 @@ func (r *RoadmapStreamReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	}
 	// Risk depends on the date: look again as days pass.
 	return ctrl.Result{RequeueAfter: wait.Jitter(time.Hour, 0.1)}, nil
+}
+
+// maxInitiativeMessage is the schema limit of status.initiatives[].message.
+const maxInitiativeMessage = 512
+
+// sortedKeys returns a map's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // SetupWithManager watches streams, the moments their initiatives address, and the

@@ -68,13 +68,13 @@ func TestValidation(t *testing.T) {
 			s := staticSource(ns, n, map[string]string{"a": "1"})
 			s.Spec.MinInterval = dur(5 * time.Second)
 			return s
-		}, "minInterval must be a duration of at least 10s"},
+		}, "minInterval must be a duration from 10s to 24h"},
 		{"source http timeout zero", func(n string) client.Object {
 			s := staticSource(ns, n, nil)
 			s.Spec.Static = nil
 			s.Spec.HTTP = &cxv1.HTTPSource{URL: "https://surveys.example.com/nps", Timeout: dur(0)}
 			return s
-		}, "timeout must be a duration between 0s and 5m"},
+		}, "timeout must be a positive duration of at most 5m"},
 
 		// Journey
 		{"journey valid", func(n string) client.Object { return journey(ns, n, "discover", "order") }, ""},
@@ -147,7 +147,7 @@ func TestValidation(t *testing.T) {
 			o := objective("accuracy", "s", "stock", "99.5")
 			o.Interval = dur(5 * time.Second)
 			return moment(ns, n, "j", "order", o)
-		}, "interval must be a duration of at least 10s"},
+		}, "interval must be a duration from 10s to 24h"},
 		{"moment interval of 10s", func(n string) client.Object {
 			o := objective("accuracy", "s", "stock", "99.5")
 			o.Interval = dur(10 * time.Second)
@@ -157,12 +157,12 @@ func TestValidation(t *testing.T) {
 			o := objective("accuracy", "s", "stock", "99.5")
 			o.For = dur(-time.Minute)
 			return moment(ns, n, "j", "order", o)
-		}, "for must be a non-negative duration"},
+		}, "for must be a duration from 0s to 720h"},
 		{"moment negative recoverFor", func(n string) client.Object {
 			o := objective("accuracy", "s", "stock", "99.5")
 			o.RecoverFor = dur(-time.Minute)
 			return moment(ns, n, "j", "order", o)
-		}, "recoverFor must be a non-negative duration"},
+		}, "recoverFor must be a duration from 0s to 720h"},
 		{"moment noData Met is refused", func(n string) client.Object {
 			o := objective("accuracy", "s", "stock", "99.5")
 			o.NoData = "Met"
@@ -201,7 +201,7 @@ func TestValidation(t *testing.T) {
 			s := stream(ns, n)
 			s.Spec.Initiatives[0].DueDate = "31.01.2027"
 			return s
-		}, "dueDate must be a date such as 2026-12-31"},
+		}, "dueDate must be a real calendar date written YYYY-MM-DD"},
 		{"stream unknown category", func(n string) client.Object {
 			s := stream(ns, n)
 			s.Spec.Category = "Marketing"

@@ -38,6 +38,10 @@ const (
 	ReasonStreamNotFound = "StreamNotFound"
 	// ReasonMomentNotFound: a referenced Moment does not exist.
 	ReasonMomentNotFound = "MomentNotFound"
+	// ReasonObjectiveNotFound: a RoadmapStream initiative addresses an objective that
+	// the named Moment does not have; the message names it and lists the moment's
+	// objectives.
+	ReasonObjectiveNotFound = "ObjectiveNotFound"
 	// ReasonSecretNotFound: a referenced Secret does not exist in the namespace.
 	ReasonSecretNotFound = "SecretNotFound"
 	// ReasonSecretInvalid: a referenced Secret lacks a key the spec needs.
@@ -74,8 +78,8 @@ const (
 	// ReasonNoMoments: the journey has no moments yet.
 	ReasonNoMoments = "NoMoments"
 
-	// ReasonInitiativesAtRisk: an initiative is due soon or overdue while the
-	// objectives it addresses are still breached.
+	// ReasonInitiativesAtRisk: an initiative is blocked, due soon or overdue while an
+	// objective it addresses is still breached or has no data.
 	ReasonInitiativesAtRisk = "InitiativesAtRisk"
 	// ReasonInitiativesOnTrack: no initiative is at risk.
 	ReasonInitiativesOnTrack = "InitiativesOnTrack"

@@ -33,9 +33,13 @@ type Impact struct {
 
 // Remediation says who owns the fix when the moment drifts.
 type Remediation struct {
-	// team that owns remediation tasks of this moment. Defaults to spec.owner.
+	// team that owns remediation tasks of this moment. Defaults to spec.owner. It
+	// becomes the cx.cxops.io/team label of the tasks, so it must be a valid label
+	// value: at most 63 letters, digits, '-', '_' and '.', starting and ending with a
+	// letter or digit, such as ops-night-shift.
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self == '' || self.matches('^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$')",message="team must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit (it becomes a label value), such as ops-night-shift"
 	Team string `json:"team,omitempty"`
 
 	// streamRef names the RoadmapStream tasks are routed to.
@@ -51,12 +55,12 @@ type Remediation struct {
 	// +optional
 	AutoResolve *bool `json:"autoResolve,omitempty"`
 
-	// escalateAfter raises the severity of a task nobody acknowledged in time.
-	// Unset means no escalation.
+	// escalateAfter raises the severity of a task nobody acknowledged in time:
+	// more than 0s and at most 720h (30 days). Unset means no escalation.
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
-	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s')",message="escalateAfter must be a positive duration such as 30m or 4h"
+	// +kubebuilder:validation:XValidation:rule="self.size() <= 32 && self.matches('^([0-9]{1,5}(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s') && duration(self) <= duration('720h')",message="escalateAfter must be a positive duration of at most 720h (30 days), such as 30m or 4h (numbers of at most 5 digits, units ns, us, ms, s, m, h)"
 	EscalateAfter *metav1.Duration `json:"escalateAfter,omitempty"`
 
 	// sinks are notified when a task opens, escalates and resolves.
@@ -98,10 +102,14 @@ type MomentSpec struct {
 	Channel Channel `json:"channel,omitempty"`
 
 	// owner is the team or department responsible for the moment (marketing,
-	// sales, service, logistics, accounting, ...).
+	// sales, service, logistics, accounting, ...). It becomes the cx.cxops.io/team
+	// label of the moment's remediation tasks when remediation.team is not set, so
+	// it must be a valid label value: at most 63 letters, digits, '-', '_' and '.',
+	// starting and ending with a letter or digit, such as customer-service.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$')",message="owner must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit (it becomes a label value), such as customer-service"
 	Owner string `json:"owner"`
 
 	// impact is the economic importance of the moment.

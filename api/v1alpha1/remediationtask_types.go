@@ -65,10 +65,12 @@ type RemediationTaskSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="the task's record of its drift episode cannot change"
 	StreamRef *LocalObjectReference `json:"streamRef,omitempty"`
 
-	// team that owns the fix.
+	// team that owns the fix; also the task's cx.cxops.io/team label, so a valid
+	// label value.
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="the task's record of its drift episode cannot change"
+	// +kubebuilder:validation:XValidation:rule="self == '' || self.matches('^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$')",message="team must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit (it becomes a label value), such as ops-night-shift"
 	Team string `json:"team,omitempty"`
 
 	// severity when the task opened.

@@ -78,10 +78,12 @@ type Initiative struct {
 	// +required
 	State InitiativeState `json:"state"`
 
-	// dueDate is the date the initiative is due, such as 2026-12-31.
+	// dueDate is the date the initiative is due, such as 2026-12-31: a real
+	// calendar date written YYYY-MM-DD (2026-02-31 is refused). The initiative is
+	// overdue from the next day on, UTC.
 	// +optional
 	// +kubebuilder:validation:MaxLength=10
-	// +kubebuilder:validation:XValidation:rule="self.matches('^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$')",message="dueDate must be a date such as 2026-12-31"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$') && !format.date().validate(self).hasValue()",message="dueDate must be a real calendar date written YYYY-MM-DD, such as 2026-12-31 (2026-02-31 and 2027-02-29 do not exist)"
 	DueDate string `json:"dueDate,omitempty"`
 
 	// owner of the initiative.

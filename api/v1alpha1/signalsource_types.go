@@ -61,11 +61,11 @@ type PrometheusSource struct {
 	// +optional
 	TLS *TLSConfig `json:"tls,omitempty"`
 
-	// timeout of one query. Defaults to 10s.
+	// timeout of one query: more than 0s and at most 5m. Defaults to 10s.
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
-	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s') && duration(self) <= duration('5m')",message="timeout must be a duration between 0s and 5m, such as 10s"
+	// +kubebuilder:validation:XValidation:rule="self.size() <= 32 && self.matches('^([0-9]{1,5}(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s') && duration(self) <= duration('5m')",message="timeout must be a positive duration of at most 5m, such as 10s (numbers of at most 5 digits, units ns, us, ms, s, m, h)"
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
 }
 
@@ -87,11 +87,11 @@ type HTTPSource struct {
 	// +optional
 	TLS *TLSConfig `json:"tls,omitempty"`
 
-	// timeout of one request. Defaults to 10s.
+	// timeout of one request: more than 0s and at most 5m. Defaults to 10s.
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
-	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s') && duration(self) <= duration('5m')",message="timeout must be a duration between 0s and 5m, such as 10s"
+	// +kubebuilder:validation:XValidation:rule="self.size() <= 32 && self.matches('^([0-9]{1,5}(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s') && duration(self) <= duration('5m')",message="timeout must be a positive duration of at most 5m, such as 10s (numbers of at most 5 digits, units ns, us, ms, s, m, h)"
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
 
 	// maxBodyBytes is the largest response body read; a larger one is an error.
@@ -111,9 +111,11 @@ type StaticValue string
 // demos and tests. Patching a value is a real signal change.
 type StaticSource struct {
 	// values by name; an objective's query names one. Values are decimal strings.
+	// At most 256 values; a name has 1 to 253 characters.
 	// +required
 	// +kubebuilder:validation:MinProperties=1
 	// +kubebuilder:validation:MaxProperties=256
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.size() >= 1 && k.size() <= 253)",message="every static value name must have 1 to 253 characters"
 	Values map[string]StaticValue `json:"values"`
 }
 
@@ -133,11 +135,11 @@ type SignalSourceSpec struct {
 	Static *StaticSource `json:"static,omitempty"`
 
 	// minInterval is the shortest interval any objective may poll this source at;
-	// shorter objective intervals are raised to it. At least 10s when set.
+	// shorter objective intervals are raised to it. From 10s to 24h when set.
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
-	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('10s')",message="minInterval must be a duration of at least 10s, such as 30s or 5m"
+	// +kubebuilder:validation:XValidation:rule="self.size() <= 32 && self.matches('^([0-9]{1,5}(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('10s') && duration(self) <= duration('24h')",message="minInterval must be a duration from 10s to 24h, such as 30s or 5m (numbers of at most 5 digits, units ns, us, ms, s, m, h)"
 	MinInterval *metav1.Duration `json:"minInterval,omitempty"`
 }
 

@@ -3,6 +3,7 @@ package scoring
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	cxv1 "github.com/cxops/cxops/api/v1alpha1"
@@ -13,16 +14,24 @@ import (
 type Lookup func(moment string) (map[string]cxv1.ObjectiveState, bool)
 
 // Initiative evaluates one initiative against the objectives it addresses. An
-// initiative that is not Done is at risk when an addressed objective still misses
-// its target and the initiative is Blocked, overdue, or due within 14 days.
+// addressed objective is attained when it is Met or Warning; it is unresolved when
+// it misses its target (Breached, Drifting) or has no data (Unknown, which includes
+// not evaluated yet): no data never counts as attained. An initiative that is not
+// Done is at risk when an addressed objective is unresolved and the initiative is
+// Blocked, overdue, or due within 14 days. The message names the objectives (at
+// most 3 of each kind) and the moments and objectives that do not exist; callers
+// truncate it to the status field's limit.
 func Initiative(in cxv1.Initiative, lookup Lookup, now time.Time) cxv1.InitiativeStatus {
 	st := cxv1.InitiativeStatus{Name: in.Name}
-	var missed []string
-	var unknownMoments []string
+	var missed, noData, unknownMoments, unknownObjectives []string
 	for _, ref := range in.Addresses {
 		states, ok := lookup(ref.Moment)
 		if !ok {
 			unknownMoments = append(unknownMoments, ref.Moment)
+			continue
+		}
+		if _, ok := states[ref.Objective]; ref.Objective != "" && !ok {
+			unknownObjectives = append(unknownObjectives, ref.Moment+"/"+ref.Objective)
 			continue
 		}
 		for name, s := range states {
@@ -30,33 +39,52 @@ func Initiative(in cxv1.Initiative, lookup Lookup, now time.Time) cxv1.Initiativ
 				continue
 			}
 			st.ObjectivesAddressed++
-			if Attained(s) {
+			switch {
+			case Attained(s):
 				st.ObjectivesAttained++
-			}
-			if Missed(s) {
+			case Missed(s):
 				missed = append(missed, ref.Moment+"/"+name)
+			default:
+				noData = append(noData, ref.Moment+"/"+name)
 			}
 		}
 	}
 	sort.Strings(missed)
-	if in.State == cxv1.InitiativeDone || len(missed) == 0 {
-		if len(unknownMoments) > 0 {
-			st.Message = fmt.Sprintf("addresses moments that do not exist: %v", limit(unknownMoments, 5))
-		}
-		return st
+	sort.Strings(noData)
+	var notes []string
+	if len(unknownMoments) > 0 {
+		notes = append(notes, fmt.Sprintf("addresses moments that do not exist: %v", limit(unknownMoments, 5)))
 	}
-	due, hasDue := DueTime(in.DueDate)
+	if len(unknownObjectives) > 0 {
+		notes = append(notes, fmt.Sprintf("addresses objectives that do not exist: %v", limit(unknownObjectives, 5)))
+	}
+	unresolved := ""
 	switch {
-	case in.State == cxv1.InitiativeBlocked:
-		st.AtRisk = true
-		st.Message = fmt.Sprintf("blocked while %v still miss their target", limit(missed, 3))
-	case hasDue && now.After(due):
-		st.AtRisk = true
-		st.Message = fmt.Sprintf("overdue since %s while %v still miss their target", in.DueDate, limit(missed, 3))
-	case hasDue && due.Sub(now) <= AtRiskWithin*time.Second:
-		st.AtRisk = true
-		st.Message = fmt.Sprintf("due %s while %v still miss their target", in.DueDate, limit(missed, 3))
+	case len(missed) > 0 && len(noData) > 0:
+		unresolved = fmt.Sprintf("%v still miss their target and %v have no data", limit(missed, 3), limit(noData, 3))
+	case len(missed) > 0:
+		unresolved = fmt.Sprintf("%v still miss their target", limit(missed, 3))
+	case len(noData) > 0:
+		unresolved = fmt.Sprintf("%v have no data", limit(noData, 3))
 	}
+	if in.State != cxv1.InitiativeDone && unresolved != "" {
+		due, hasDue := DueTime(in.DueDate)
+		switch {
+		case in.State == cxv1.InitiativeBlocked:
+			st.AtRisk = true
+			unresolved = "blocked while " + unresolved
+		case hasDue && now.After(due):
+			st.AtRisk = true
+			unresolved = fmt.Sprintf("overdue since %s while %s", in.DueDate, unresolved)
+		case hasDue && due.Sub(now) <= AtRiskWithin*time.Second:
+			st.AtRisk = true
+			unresolved = fmt.Sprintf("due %s while %s", in.DueDate, unresolved)
+		}
+		if st.AtRisk || len(noData) > 0 {
+			notes = append([]string{unresolved}, notes...)
+		}
+	}
+	st.Message = strings.Join(notes, "; ")
 	return st
 }
 

@@ -1,6 +1,7 @@
 package scoring
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -160,6 +161,58 @@ func TestInitiativeRisk(t *testing.T) {
 	}
 	st := Initiative(cxv1.Initiative{Name: "x", State: cxv1.InitiativePlanned, Addresses: addr("gone", "")}, lookup, now)
 	NewWithT(t).Expect(st.Message).To(ContainSubstring("do not exist: [gone]"))
+}
+
+// TestInitiativeNoDataIsNotAttained: an addressed objective without data (Unknown)
+// is never attained and counts toward at-risk like a missed target.
+func TestInitiativeNoDataIsNotAttained(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	moments := map[string]map[string]cxv1.ObjectiveState{
+		"stock": {"accuracy": cxv1.StateUnknown, "latency": cxv1.StateMet, "freshness": cxv1.StateBreached},
+	}
+	lookup := func(m string) (map[string]cxv1.ObjectiveState, bool) { s, ok := moments[m]; return s, ok }
+	addr := func(refs ...string) []cxv1.ObjectiveReference {
+		var out []cxv1.ObjectiveReference
+		for _, r := range refs {
+			m, o, _ := strings.Cut(r, "/")
+			out = append(out, cxv1.ObjectiveReference{Moment: m, Objective: o})
+		}
+		return out
+	}
+	cases := []struct {
+		name           string
+		in             cxv1.Initiative
+		wantRisk       bool
+		addr, attained int32
+		wantMessage    string
+	}{
+		{"due soon, no data", cxv1.Initiative{State: cxv1.InitiativeInProgress, DueDate: "2026-12-01", Addresses: addr("stock/accuracy")},
+			true, 1, 0, "due 2026-12-01 while [stock/accuracy] have no data"},
+		{"overdue, no data", cxv1.Initiative{State: cxv1.InitiativeInProgress, DueDate: "2026-11-01", Addresses: addr("stock/accuracy")},
+			true, 1, 0, "overdue since 2026-11-01 while [stock/accuracy] have no data"},
+		{"blocked, no data", cxv1.Initiative{State: cxv1.InitiativeBlocked, Addresses: addr("stock/accuracy")},
+			true, 1, 0, "blocked while [stock/accuracy] have no data"},
+		{"due later, no data: not at risk but said", cxv1.Initiative{State: cxv1.InitiativeInProgress, DueDate: "2027-06-01", Addresses: addr("stock/accuracy")},
+			false, 1, 0, "[stock/accuracy] have no data"},
+		{"done with no data", cxv1.Initiative{State: cxv1.InitiativeDone, DueDate: "2026-11-01", Addresses: addr("stock/accuracy")},
+			false, 1, 0, ""},
+		{"missed and no data", cxv1.Initiative{State: cxv1.InitiativeInProgress, DueDate: "2026-12-01", Addresses: addr("stock/")},
+			true, 3, 1, "due 2026-12-01 while [stock/freshness] still miss their target and [stock/accuracy] have no data"},
+		{"met is attained", cxv1.Initiative{State: cxv1.InitiativeInProgress, DueDate: "2026-12-01", Addresses: addr("stock/latency")},
+			false, 1, 1, ""},
+		{"objective that does not exist", cxv1.Initiative{State: cxv1.InitiativeInProgress, Addresses: addr("stock/acuracy")},
+			false, 0, 0, "addresses objectives that do not exist: [stock/acuracy]"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			st := Initiative(tc.in, lookup, now)
+			g.Expect(st.AtRisk).To(Equal(tc.wantRisk), st.Message)
+			g.Expect(st.ObjectivesAddressed).To(Equal(tc.addr))
+			g.Expect(st.ObjectivesAttained).To(Equal(tc.attained))
+			g.Expect(st.Message).To(Equal(tc.wantMessage))
+		})
+	}
 }
 
 func TestProgress(t *testing.T) {
