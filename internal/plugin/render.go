@@ -69,8 +69,10 @@ type pline struct {
 
 func runeLen(s string) int { return utf8.RuneCountInString(s) }
 
-// word is what wrapping never splits (unless it is longer than a line): text
-// between spaces, possibly in several colours ("Degraded," is a state and a comma).
+// word is what wrapping never splits, not even when it is longer than a line:
+// text between spaces, possibly in several colours ("Degraded," is a state and a
+// comma). Object names are words, so a name always appears whole on one line and
+// can be copied from the terminal.
 type word []span
 
 func (w word) width() int {
@@ -106,7 +108,9 @@ func words(spans []span) []word {
 }
 
 // wrap breaks a logical line into physical lines of at most width columns, at
-// spaces; words longer than a line are broken after a hyphen, or cut.
+// spaces. A word that does not fit on the current line starts the next one; a
+// word longer than any line is put on a line of its own, whole, and overflows
+// the width (a cut name could not be copied).
 func (p painter) wrap(l cline, width int) []pline {
 	ws := words(l.spans)
 	indent := min(l.indent, width/2)
@@ -124,7 +128,15 @@ func (p painter) wrap(l cline, width int) []pline {
 		curW = 0
 		lineIndent = contIndent
 	}
-	put := func(w word, sep int) {
+	for _, w := range ws {
+		sep := 0
+		if curW > 0 {
+			sep = 1
+		}
+		if curW > 0 && curW+sep+w.width() > width-lineIndent {
+			flush()
+			sep = 0
+		}
 		if sep == 1 {
 			cur.WriteByte(' ')
 		}
@@ -133,59 +145,22 @@ func (p painter) wrap(l cline, width int) []pline {
 		}
 		curW += sep + w.width()
 	}
-	for _, w := range ws {
-		for len(w) > 0 {
-			avail := width - lineIndent
-			wl := w.width()
-			sep := 0
-			if curW > 0 {
-				sep = 1
-			}
-			if curW+sep+wl <= avail {
-				put(w, sep)
-				break
-			}
-			if curW > 0 && wl <= width-contIndent {
-				flush() // the word fits on the next line
-				continue
-			}
-			// A word longer than any line (a long task name): fill this line,
-			// breaking after a hyphen when there is one.
-			room := avail - curW - sep
-			if room < 6 && curW > 0 {
-				flush()
-				continue
-			}
-			text, color := "", w[0].color
-			for _, s := range w {
-				text += s.text
-			}
-			r := []rune(text)
-			cut := hyphenCut(text, max(room, 1))
-			put(word{{string(r[:cut]), color}}, sep)
-			w = word{{string(r[cut:]), color}}
-			flush()
-		}
-	}
-	if curW > 0 {
-		flush()
-	}
+	flush()
 	return out
 }
 
-// hyphenCut returns how many runes of text to keep on a line of room columns:
-// up to and including the last hyphen that fits, else room.
-func hyphenCut(text string, room int) int {
-	r := []rune(text)
-	if len(r) <= room {
-		return len(r)
-	}
-	for i := room - 1; i >= room/2 && i > 0; i-- {
-		if r[i] == '-' {
-			return i + 1
+// longestWord is the width a column needs for no word of l to overflow it: a
+// line's first word at its indent, the others at the continuation indent.
+func longestWord(l cline) int {
+	need := 0
+	for i, w := range words(l.spans) {
+		indent := l.indent
+		if i > 0 {
+			indent += 2
 		}
+		need = max(need, indent+w.width())
 	}
-	return room
+	return need
 }
 
 const columnGap = " | "
@@ -229,7 +204,9 @@ func (p painter) rule(w io.Writer, columns, colWidth int) {
 }
 
 // Map column widths: columns are at least minColumn wide when the terminal
-// allows it, and no wider than maxColumn or than their content needs.
+// allows it, and no wider than maxColumn or than their content needs, except that
+// a column is always as wide as its longest name (when the width allows), so that
+// names are never broken.
 const (
 	minColumn = 24
 	maxColumn = 40
@@ -313,16 +290,19 @@ func RenderMap(w io.Writer, jm *JourneyMap, width int, color bool) {
 	if len(columns) == 0 {
 		fmt.Fprintln(w, "(no stages)")
 	}
-	natural := 0
+	natural, need := 0, 0
 	for _, c := range columns {
 		for _, l := range append(append([]cline{}, c.head...), c.body...) {
 			natural = max(natural, l.indent+runeLen(plainText(l)))
+			need = max(need, longestWord(l))
 		}
 	}
-	natural = min(max(natural, 12), maxColumn)
-	perRow := max(1, min(len(columns), (width+len(columnGap))/(min(minColumn, natural)+len(columnGap))))
+	need = min(need, width)
+	natural = max(min(max(natural, 12), maxColumn), need)
+	narrowest := min(max(minColumn, need), natural)
+	perRow := max(1, min(len(columns), (width+len(columnGap))/(narrowest+len(columnGap))))
 	colWidth := min(natural, (width-len(columnGap)*(perRow-1))/max(perRow, 1))
-	colWidth = max(colWidth, 8)
+	colWidth = max(colWidth, need, 8)
 	for start := 0; start < len(columns); start += perRow {
 		end := min(start+perRow, len(columns))
 		if start > 0 {
