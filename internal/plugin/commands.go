@@ -155,6 +155,7 @@ type JourneyStatusRow struct {
 	Persona   string            `json:"persona"`
 	Score     *int32            `json:"score,omitempty"`
 	Health    string            `json:"health"`
+	Coverage  *int32            `json:"coverage,omitempty"`
 	Moments   cxv1.MomentCounts `json:"moments"`
 	Drifting  int32             `json:"driftingMoments"`
 	OpenTasks int               `json:"openTasks"`
@@ -200,18 +201,9 @@ func BuildStatus(ctx context.Context, c client.Client, opts ...client.ListOption
 		open[nsName{t.Namespace, j}]++
 	}
 	list := &JourneyStatusList{Kind: "JourneyStatusList", Items: []JourneyStatusRow{}}
-	for _, j := range journeys.Items {
-		row := JourneyStatusRow{
-			Namespace: j.Namespace, Journey: j.Name, Persona: j.Spec.Persona.Name,
-			Score: j.Status.Score, Health: healthOrUnknown(j.Status.Health),
-			Moments: j.Status.Moments, Drifting: j.Status.DriftingMoments,
-			OpenTasks: open[nsName{j.Namespace, j.Name}],
-		}
-		if len(j.Status.TopGaps) > 0 {
-			g := j.Status.TopGaps[0]
-			row.TopGap = &g
-		}
-		list.Items = append(list.Items, row)
+	for i := range journeys.Items {
+		j := &journeys.Items[i]
+		list.Items = append(list.Items, statusRow(j, open[nsName{j.Namespace, j.Name}]))
 	}
 	sort.SliceStable(list.Items, func(a, b int) bool {
 		if list.Items[a].Namespace != list.Items[b].Namespace {
@@ -222,10 +214,25 @@ func BuildStatus(ctx context.Context, c client.Client, opts ...client.ListOption
 	return list, nil
 }
 
+// statusRow is one journey's row.
+func statusRow(j *cxv1.Journey, openTasks int) JourneyStatusRow {
+	row := JourneyStatusRow{
+		Namespace: j.Namespace, Journey: j.Name, Persona: j.Spec.Persona.Name,
+		Score: j.Status.Score, Health: journeyHealth(j), Coverage: j.Status.Coverage,
+		Moments: j.Status.Moments, Drifting: j.Status.DriftingMoments,
+		OpenTasks: openTasks,
+	}
+	if len(j.Status.TopGaps) > 0 {
+		g := j.Status.TopGaps[0]
+		row.TopGap = &g
+	}
+	return row
+}
+
 // PrintStatus writes the status table.
 func PrintStatus(w io.Writer, list *JourneyStatusList, withNamespace bool) error {
 	tw := printers.GetNewTabWriter(w)
-	cols := []string{"JOURNEY", "PERSONA", "SCORE", "HEALTH", "MOMENTS", "DRIFTING", "OPEN-TASKS", "TOP-GAP"}
+	cols := []string{"JOURNEY", "PERSONA", "SCORE", "COVERAGE", "HEALTH", "MOMENTS", "DRIFTING", "OPEN-TASKS", "TOP-GAP"}
 	if withNamespace {
 		cols = append([]string{"NAMESPACE"}, cols...)
 	}
@@ -239,7 +246,11 @@ func PrintStatus(w io.Writer, list *JourneyStatusList, withNamespace bool) error
 		if r.TopGap != nil {
 			gap = gapText(*r.TopGap)
 		}
-		cells := []string{r.Journey, r.Persona, score, r.Health,
+		coverage := "-"
+		if r.Coverage != nil {
+			coverage = fmt.Sprintf("%d%%", *r.Coverage)
+		}
+		cells := []string{r.Journey, r.Persona, score, coverage, r.Health,
 			fmt.Sprintf("%d/%d", r.Moments.Healthy, r.Moments.Total),
 			fmt.Sprint(r.Drifting), fmt.Sprint(r.OpenTasks), gap}
 		if withNamespace {

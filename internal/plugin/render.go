@@ -232,6 +232,16 @@ func RenderMap(w io.Writer, jm *JourneyMap, width int, color bool) {
 	score := "none yet"
 	if j.Score != nil {
 		score = fmt.Sprintf("%d/100", *j.Score)
+		if j.Health == "Unknown" {
+			score += " (partial: the health is Unknown)"
+		}
+	}
+	coverage := "-"
+	if j.Coverage != nil {
+		coverage = fmt.Sprintf("%d%% of the objective weight has data (minimum %d%%)", *j.Coverage, j.MinCoverage)
+		if *j.Coverage < j.MinCoverage {
+			coverage = fmt.Sprintf("%d%% of the objective weight has data, below the minimum %d%%", *j.Coverage, j.MinCoverage)
+		}
 	}
 	labelled := func(label string, spans ...span) {
 		for i, pl := range p.wrap(line(0, spans...), max(width-headerLabel, 20)) {
@@ -246,6 +256,7 @@ func RenderMap(w io.Writer, jm *JourneyMap, width int, color bool) {
 	labelled("Journey", plain(j.Name+" (namespace "+j.Namespace+")"))
 	labelled("Persona", plain(persona))
 	labelled("Score", plain(score))
+	labelled("Coverage", plain(coverage))
 	labelled("Health", state(j.Health), plain(fmt.Sprintf(": %d/%d moments healthy, %d drifting, %s",
 		j.Moments.Healthy, j.Moments.Total, j.Drifting, plural(j.OpenTasks, "open task", "open tasks"))))
 	for i, o := range jm.Objectives {
