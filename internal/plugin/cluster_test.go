@@ -76,9 +76,14 @@ func TestMapStructured(t *testing.T) {
 	g.Expect(r.code).To(Equal(1))
 	g.Expect(r.err).To(ContainSubstring(`journey "no-such-journey" not found in namespace "map-structured"`))
 
+	r = cx("map", "technician-buys-parts", "-n", ns, "-o", "jsonpath={.journey.coverage}/{.journey.minCoverage}")
+	g.Expect(r.code).To(Equal(0), r.err)
+	g.Expect(r.out).To(Equal("92/80"))
+
 	r = cx("map", "technician-buys-parts", "-n", ns, "-o", "wide")
 	g.Expect(r.code).To(Equal(1))
-	g.Expect(r.err).To(ContainSubstring("allowed formats are: json,yaml"))
+	g.Expect(r.err).To(MatchRegexp(`allowed formats are: .*json.*yaml`))
+	g.Expect(r.err).NotTo(ContainSubstring("name"), "the map is not a list of objects")
 }
 
 func TestMapColours(t *testing.T) {

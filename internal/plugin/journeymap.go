@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cxv1 "github.com/cxops/cxops/api/v1alpha1"
@@ -17,8 +19,8 @@ import (
 
 // JourneyMap is the journey map as data: what `kubectl cx map -o json|yaml` prints.
 type JourneyMap struct {
-	Kind    string         `json:"kind"`
-	Journey JourneySummary `json:"journey"`
+	metav1.TypeMeta `json:",inline"`
+	Journey         JourneySummary `json:"journey"`
 	// Objectives are the journey-level objectives.
 	Objectives []ObjectiveView `json:"objectives,omitempty"`
 	// Stages in spec order, each with its moments.
@@ -88,12 +90,28 @@ type ObjectiveView struct {
 type TaskView struct {
 	Name         string `json:"name"`
 	Moment       string `json:"moment"`
+	Journey      string `json:"journey,omitempty"`
 	Objective    string `json:"objective"`
 	Phase        string `json:"phase"`
 	Severity     string `json:"severity"`
 	Team         string `json:"team,omitempty"`
 	Summary      string `json:"summary,omitempty"`
 	Acknowledged bool   `json:"acknowledged,omitempty"`
+	Escalations  int32  `json:"escalations,omitempty"`
+}
+
+// DeepCopyObject makes the map a runtime.Object, for cli-runtime's printers
+// (which do not copy it: it is not a Kubernetes object).
+func (jm *JourneyMap) DeepCopyObject() runtime.Object {
+	out := &JourneyMap{}
+	data, err := json.Marshal(jm)
+	if err == nil {
+		err = json.Unmarshal(data, out)
+	}
+	if err != nil {
+		panic(err) // a JourneyMap always round-trips through JSON
+	}
+	return out
 }
 
 // BuildJourneyMap reads a journey, its moments and their open tasks.
@@ -125,7 +143,7 @@ func BuildJourneyMap(ctx context.Context, c client.Client, namespace, name strin
 // journeyMap assembles the map from the objects (pure, for tests).
 func journeyMap(j *cxv1.Journey, moments []cxv1.Moment, tasks []cxv1.RemediationTask) *JourneyMap {
 	jm := &JourneyMap{
-		Kind: "JourneyMap",
+		TypeMeta: metav1.TypeMeta{Kind: "JourneyMap"},
 		Journey: JourneySummary{
 			Name:        j.Name,
 			Namespace:   j.Namespace,
@@ -336,9 +354,10 @@ func taskSeverity(t *cxv1.RemediationTask) cxv1.Severity {
 
 func taskView(t *cxv1.RemediationTask) TaskView {
 	return TaskView{
-		Name: t.Name, Moment: taskMoment(t), Objective: t.Spec.Objective, Phase: taskPhase(t),
+		Name: t.Name, Moment: taskMoment(t), Journey: taskJourney(t), Objective: t.Spec.Objective, Phase: taskPhase(t),
 		Severity: string(taskSeverity(t)), Team: t.Spec.Team, Summary: t.Spec.Summary,
 		Acknowledged: t.Spec.Acknowledged != nil && *t.Spec.Acknowledged,
+		Escalations:  t.Status.Escalations,
 	}
 }
 
