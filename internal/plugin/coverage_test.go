@@ -80,3 +80,18 @@ func TestUnknownNeverLooksHealthy(t *testing.T) {
 	degraded := coverageJourney(cxv1.HealthDegraded, ptr.To(int32(40)), ptr.To(int32(10)), nil)
 	g.Expect(journeyHealth(degraded)).To(Equal("Degraded"), "the plugin never hides a problem cxops reports")
 }
+
+// TestMapEscapesHostileText: persona, display names and targets are written by
+// users; the map prints their control characters escaped, never raw.
+func TestMapEscapesHostileText(t *testing.T) {
+	g := NewWithT(t)
+	j := coverageJourney(cxv1.HealthHealthy, nil, nil, nil)
+	j.Spec.Persona.Name = "Shopper\x1b[2J\x1b]0;pwned\x07"
+	j.Spec.Stages[0].DisplayName = "Buy\rnow\u009b31m"
+	var out bytes.Buffer
+	RenderMap(&out, journeyMap(j, nil, nil), 120, false)
+	g.Expect(out.String()).NotTo(ContainSubstring("\x1b"))
+	g.Expect(out.String()).NotTo(ContainSubstring("\r"))
+	g.Expect(out.String()).NotTo(ContainSubstring("\u009b"))
+	g.Expect(out.String()).To(ContainSubstring(`Shopper\x1b[2J\x1b]0;pwned\x07`))
+}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	cxv1 "github.com/cxops/cxops/api/v1alpha1"
 )
 
 // ANSI colours of states.
@@ -83,6 +85,25 @@ func (w word) width() int {
 	return n
 }
 
+// escapeControl spells control characters (C0, DEL, C1) as \xNN: text written by
+// users (a persona, a display name) must not drive the terminal.
+func escapeControl(s string) string {
+	if strings.IndexFunc(s, isControl) < 0 {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if isControl(r) && !unicode.IsSpace(r) {
+			fmt.Fprintf(&b, `\x%02x`, r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func isControl(r rune) bool { return r < 0x20 || (r >= 0x7f && r < 0xa0) }
+
 // words splits spans at spaces; text that does not start with a space is glued to
 // the word before it.
 func words(spans []span) []word {
@@ -92,7 +113,7 @@ func words(spans []span) []word {
 		if s.text == "" {
 			continue
 		}
-		fields := strings.Fields(s.text)
+		fields := strings.Fields(escapeControl(s.text))
 		startsSpace := strings.IndexFunc(s.text, unicode.IsSpace) == 0
 		for i, f := range fields {
 			if i == 0 && glue && !startsSpace && len(out) > 0 {
@@ -349,6 +370,33 @@ func RenderMap(w io.Writer, jm *JourneyMap, width int, color bool) {
 	}
 }
 
+// channelLabels spell the channels for people; a channel without a label (one
+// added to the API later) shows as the API spells it.
+var channelLabels = map[cxv1.Channel]string{
+	cxv1.ChannelWeb:          "web",
+	cxv1.ChannelMobileApp:    "mobile app",
+	cxv1.ChannelChat:         "chat",
+	cxv1.ChannelWhatsApp:     "WhatsApp",
+	cxv1.ChannelSMS:          "SMS",
+	cxv1.ChannelSocial:       "social media",
+	cxv1.ChannelPhone:        "phone",
+	cxv1.ChannelVideo:        "video call",
+	cxv1.ChannelEmail:        "email",
+	cxv1.ChannelStore:        "store",
+	cxv1.ChannelKiosk:        "kiosk",
+	cxv1.ChannelFieldService: "field service",
+	cxv1.ChannelMarketplace:  "marketplace",
+	cxv1.ChannelPartner:      "partner",
+	cxv1.ChannelOther:        "other channel",
+}
+
+func channelLabel(c cxv1.Channel) string {
+	if l, ok := channelLabels[c]; ok {
+		return l
+	}
+	return string(c)
+}
+
 func momentLines(moments []MomentView) []cline {
 	if len(moments) == 0 {
 		return []cline{line(0, colored("(no moments)", ansiGrey))}
@@ -366,6 +414,14 @@ func momentLines(moments []MomentView) []cline {
 			line(0, plain(marker+" "+m.Name)),
 			line(4, plain(m.Polarity+", "), state(m.Health)),
 		)
+		switch {
+		case m.Channel != "" && m.Touchpoint != "":
+			out = append(out, line(4, plain("via "+channelLabel(cxv1.Channel(m.Channel))+": "+m.Touchpoint)))
+		case m.Channel != "":
+			out = append(out, line(4, plain("via "+channelLabel(cxv1.Channel(m.Channel)))))
+		case m.Touchpoint != "":
+			out = append(out, line(4, plain("at "+m.Touchpoint)))
+		}
 		for _, o := range m.Objectives {
 			name := o.Name
 			if o.Key {

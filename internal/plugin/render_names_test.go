@@ -104,3 +104,40 @@ func TestMapNeverSplitsNames(t *testing.T) {
 		expectGolden(t, fmt.Sprintf("map-long-names-%d", width), out.String())
 	}
 }
+
+// TestMapRendersEveryChannel: every channel of the Moment CRD's enum (MobileApp,
+// SMS, Video, Kiosk, Marketplace and Partner included) has a label and shows in
+// the map with the touchpoint.
+func TestMapRendersEveryChannel(t *testing.T) {
+	g := NewWithT(t)
+	schemas, err := loadEmbeddedSchemas()
+	g.Expect(err).NotTo(HaveOccurred())
+	ks := schemas.byGVK[cxv1.GroupVersion.WithKind("Moment")]
+	g.Expect(ks).NotTo(BeNil())
+	enum := ks.structural.Properties["spec"].Properties["channel"].ValueValidation.Enum
+	g.Expect(len(enum)).To(BeNumerically(">=", 14))
+	var channels []string
+	for _, v := range enum {
+		channels = append(channels, v.Object.(string))
+	}
+	g.Expect(channels).To(ContainElements("MobileApp", "SMS", "Video", "Kiosk", "Marketplace", "Partner"))
+
+	j := &cxv1.Journey{ObjectMeta: metav1.ObjectMeta{Name: "j", Namespace: "ns"},
+		Spec: cxv1.JourneySpec{Stages: []cxv1.Stage{{Name: "buy", Phase: cxv1.PhasePurchase}}}}
+	var moments []cxv1.Moment
+	for i, c := range channels {
+		_, labelled := channelLabels[cxv1.Channel(c)]
+		g.Expect(labelled).To(BeTrue(), "channel %s has no label", c)
+		m := cxv1.Moment{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("moment-%02d", i), Namespace: "ns"},
+			Spec: cxv1.MomentSpec{JourneyRef: cxv1.LocalObjectReference{Name: "j"}, Stage: "buy", Polarity: cxv1.PolarityGain,
+				Channel: cxv1.Channel(c), Touchpoint: fmt.Sprintf("tp%02d", i)}}
+		moments = append(moments, m)
+	}
+	var out bytes.Buffer
+	RenderMap(&out, journeyMap(j, moments, nil), 120, false)
+	for i, c := range channels {
+		g.Expect(out.String()).To(ContainSubstring(fmt.Sprintf("via %s: tp%02d\n", channelLabel(cxv1.Channel(c)), i)), c)
+	}
+	g.Expect(channelLabel("Hologram")).To(Equal("Hologram"), "a channel without a label shows as it is")
+	g.Expect(channelLabel(cxv1.ChannelMobileApp)).To(Equal("mobile app"))
+}
