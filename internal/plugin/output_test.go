@@ -56,6 +56,9 @@ func TestListOutputFormats(t *testing.T) {
 	var fromYAML TaskList
 	g.Expect(yaml.Unmarshal([]byte(r.out), &fromYAML)).To(Succeed())
 	g.Expect(fromYAML).To(Equal(tasks))
+	r = cx("status", "-n", ns, "-o", "kyaml")
+	g.Expect(r.code).To(Equal(0), r.err)
+	g.Expect(r.out).To(ContainSubstring("JourneyStatusList"))
 
 	// jsonpath and go-template address what -o json shows.
 	r = cx("status", "-n", ns, "-o", "jsonpath={.items[*].journey}")
