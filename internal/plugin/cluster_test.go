@@ -76,9 +76,14 @@ func TestMapStructured(t *testing.T) {
 	g.Expect(r.code).To(Equal(1))
 	g.Expect(r.err).To(ContainSubstring(`journey "no-such-journey" not found in namespace "map-structured"`))
 
+	r = cx("map", "technician-buys-parts", "-n", ns, "-o", "jsonpath={.journey.coverage}/{.journey.minCoverage}")
+	g.Expect(r.code).To(Equal(0), r.err)
+	g.Expect(r.out).To(Equal("92/80"))
+
 	r = cx("map", "technician-buys-parts", "-n", ns, "-o", "wide")
 	g.Expect(r.code).To(Equal(1))
-	g.Expect(r.err).To(ContainSubstring("allowed formats are: json,yaml"))
+	g.Expect(r.err).To(MatchRegexp(`allowed formats are: .*json.*yaml`))
+	g.Expect(r.err).NotTo(ContainSubstring("name"), "the map is not a list of objects")
 }
 
 func TestMapColours(t *testing.T) {
@@ -120,6 +125,8 @@ func TestStatusGolden(t *testing.T) {
 	g.Expect(list.Items[1].OpenTasks).To(Equal(2))
 	g.Expect(list.Items[1].TopGap.Objective).To(Equal("stock-accuracy"))
 	g.Expect(list.Items[0].OpenTasks).To(Equal(1))
+	g.Expect(list.Items[0].Coverage).To(BeNil(), "not measured yet")
+	g.Expect(list.Items[1].Coverage).To(HaveValue(Equal(int32(92))))
 
 	r = cx("status", "-n", ns, "-o", "yaml")
 	g.Expect(r.code).To(Equal(0), r.err)
@@ -131,8 +138,8 @@ func TestStatusGolden(t *testing.T) {
 	g.Expect(r.code).To(Equal(0), r.err)
 	lines := strings.Split(r.out, "\n")
 	g.Expect(lines[0]).To(HavePrefix("NAMESPACE"))
-	g.Expect(r.out).To(MatchRegexp(`(?m)^status-all\s+technician-buys-parts\s+Maintenance technician\s+64\s+Degraded\s+2/6\s+1\s+2\s+stock-shown-is-real/stock-accuracy 98.1 vs >= 99.5`))
-	g.Expect(r.out).To(MatchRegexp(`(?m)^status-golden\s+buyer-reorders\s+Purchasing agent\s+<none>\s+Unknown\s+0/0\s+0\s+1\s+<none>`))
+	g.Expect(r.out).To(MatchRegexp(`(?m)^status-all\s+technician-buys-parts\s+Maintenance technician\s+64\s+92%\s+Degraded\s+2/6\s+1\s+2\s+stock-shown-is-real/stock-accuracy 98.1 vs >= 99.5`))
+	g.Expect(r.out).To(MatchRegexp(`(?m)^status-golden\s+buyer-reorders\s+Purchasing agent\s+<none>\s+-\s+Unknown\s+0/0\s+0\s+1\s+<none>`))
 
 	empty := newNamespace(t, "status-empty")
 	r = cx("status", "-n", empty)

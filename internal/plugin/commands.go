@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -12,47 +11,18 @@ import (
 
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/duration"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/printers"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	cxv1 "github.com/cxops/cxops/api/v1alpha1"
 )
-
-// printStructured writes v as JSON or YAML.
-func printStructured(w io.Writer, v interface{}, format string) error {
-	switch format {
-	case "json":
-		data, err := json.MarshalIndent(v, "", "    ")
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintln(w, string(data))
-		return err
-	case "yaml":
-		data, err := yaml.Marshal(v)
-		if err != nil {
-			return err
-		}
-		_, err = w.Write(data)
-		return err
-	}
-	return fmt.Errorf("unknown output format %q", format)
-}
-
-func checkOutput(format string) error {
-	switch format {
-	case "", "json", "yaml":
-		return nil
-	}
-	return fmt.Errorf("unable to match a printer suitable for the output format %q, allowed formats are: json,yaml", format)
-}
-
-func addOutputFlag(cmd *cobra.Command, p *string) {
-	cmd.Flags().StringVarP(p, "output", "o", "", "output format: json or yaml (default: a human-readable view)")
-}
 
 // listNamespace returns the list option for the namespace flags: every namespace
 // with -A, else -n or the kubeconfig context's.
@@ -67,18 +37,19 @@ func (o *Options) listNamespace(all bool) ([]client.ListOption, string, error) {
 	return []client.ListOption{client.InNamespace(ns)}, ns, nil
 }
 
-// listSetup is what every list command does first: check -o, resolve the namespace
-// flags and connect.
-func (o *Options) listSetup(output string, all bool) ([]client.ListOption, string, client.Client, error) {
-	if err := checkOutput(output); err != nil {
-		return nil, "", nil, err
+// listSetup is what every list command does first: resolve -o (nil printer: a
+// table), resolve the namespace flags and connect.
+func (o *Options) listSetup(output *listOutput, all bool) (printers.ResourcePrinter, []client.ListOption, string, client.Client, error) {
+	p, err := output.printer()
+	if err != nil {
+		return nil, nil, "", nil, err
 	}
 	opts, ns, err := o.listNamespace(all)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, nil, "", nil, err
 	}
 	c, err := o.Client()
-	return opts, ns, c, err
+	return p, opts, ns, c, err
 }
 
 func noneFound(w io.Writer, what string, all bool, ns string) {
@@ -92,7 +63,7 @@ func noneFound(w io.Writer, what string, all bool, ns string) {
 // ---- map ----
 
 func newMapCommand(o *Options) *cobra.Command {
-	var output string
+	var output *genericclioptions.PrintFlags
 	var noColor bool
 	var width int
 	cmd := &cobra.Command{
@@ -104,11 +75,16 @@ its target and the moment's open remediation tasks; the persona, score, health a
 open tasks above, the largest gaps below. Colours are used when standard output is
 a terminal, unless --no-color or NO_COLOR is set.`,
 		Example: `  kubectl cx map technician-buys-parts -n shop
-  kubectl cx map technician-buys-parts -o yaml`,
+  kubectl cx map technician-buys-parts -o yaml
+  kubectl cx map technician-buys-parts -o jsonpath='{.journey.coverage}'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
+			var p printers.ResourcePrinter
+			if *output.OutputFormat != "" || *output.TemplatePrinterFlags.TemplateArgument != "" {
+				var err error
+				if p, err = output.ToPrinter(); err != nil {
+					return err
+				}
 			}
 			ns, err := o.Namespace()
 			if err != nil {
@@ -122,8 +98,8 @@ a terminal, unless --no-color or NO_COLOR is set.`,
 			if err != nil {
 				return err
 			}
-			if output != "" {
-				return printStructured(o.IOStreams.Out, jm, output)
+			if p != nil {
+				return p.PrintObj(jm, o.IOStreams.Out)
 			}
 			isTerm, termWidth := false, 0
 			if o.Terminal != nil {
@@ -140,7 +116,14 @@ a terminal, unless --no-color or NO_COLOR is set.`,
 			return nil
 		},
 	}
-	addOutputFlag(cmd, &output)
+	// The map is one object, not a list: json, yaml and the templates, no name.
+	output = &genericclioptions.PrintFlags{
+		OutputFormat:         ptr.To(""),
+		JSONYamlPrintFlags:   genericclioptions.NewJSONYamlPrintFlags(),
+		TemplatePrinterFlags: genericclioptions.NewKubeTemplatePrintFlags(),
+	}
+	output.AddFlags(cmd)
+	cmd.Flags().Lookup("output").Usage = fmt.Sprintf("Output format. One of: (%s). Default: the map.", strings.Join(output.AllowedFormats(), ", "))
 	cmd.Flags().BoolVar(&noColor, "no-color", false, "never use colours")
 	cmd.Flags().IntVar(&width, "width", 0, "width to lay the stages out in (default: the terminal's, or 120)")
 	return cmd
@@ -150,21 +133,46 @@ a terminal, unless --no-color or NO_COLOR is set.`,
 
 // JourneyStatusRow is one journey in `kubectl cx status`.
 type JourneyStatusRow struct {
-	Namespace string            `json:"namespace"`
-	Journey   string            `json:"journey"`
-	Persona   string            `json:"persona"`
-	Score     *int32            `json:"score,omitempty"`
-	Health    string            `json:"health"`
+	Namespace string `json:"namespace"`
+	Journey   string `json:"journey"`
+	Persona   string `json:"persona"`
+	Segment   string `json:"segment,omitempty"`
+	Score     *int32 `json:"score,omitempty"`
+	Health    string `json:"health"`
+	// Reason is the reason of the journey's Healthy condition.
+	Reason    string            `json:"reason,omitempty"`
+	Coverage  *int32            `json:"coverage,omitempty"`
 	Moments   cxv1.MomentCounts `json:"moments"`
 	Drifting  int32             `json:"driftingMoments"`
 	OpenTasks int               `json:"openTasks"`
 	TopGap    *cxv1.Gap         `json:"topGap,omitempty"`
+
+	journey *cxv1.Journey // for -o name
 }
 
-// JourneyStatusList is what `kubectl cx status -o json|yaml` prints.
+// JourneyStatusList is what `kubectl cx status -o json|yaml|jsonpath=...` prints.
 type JourneyStatusList struct {
-	Kind  string             `json:"kind"`
-	Items []JourneyStatusRow `json:"items"`
+	metav1.TypeMeta `json:",inline"`
+	Items           []JourneyStatusRow `json:"items"`
+}
+
+// DeepCopyObject makes the list a runtime.Object, for cli-runtime's printers.
+func (l *JourneyStatusList) DeepCopyObject() runtime.Object {
+	out := &JourneyStatusList{TypeMeta: l.TypeMeta, Items: make([]JourneyStatusRow, len(l.Items))}
+	for i, r := range l.Items {
+		r.Score, r.Coverage = ptrCopy(r.Score), ptrCopy(r.Coverage)
+		r.TopGap = r.TopGap.DeepCopy()
+		out.Items[i] = r
+	}
+	return out
+}
+
+func ptrCopy[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
 }
 
 // BuildStatus reads the journeys (of one namespace, or all when namespace is "")
@@ -199,19 +207,10 @@ func BuildStatus(ctx context.Context, c client.Client, opts ...client.ListOption
 		}
 		open[nsName{t.Namespace, j}]++
 	}
-	list := &JourneyStatusList{Kind: "JourneyStatusList", Items: []JourneyStatusRow{}}
-	for _, j := range journeys.Items {
-		row := JourneyStatusRow{
-			Namespace: j.Namespace, Journey: j.Name, Persona: j.Spec.Persona.Name,
-			Score: j.Status.Score, Health: healthOrUnknown(j.Status.Health),
-			Moments: j.Status.Moments, Drifting: j.Status.DriftingMoments,
-			OpenTasks: open[nsName{j.Namespace, j.Name}],
-		}
-		if len(j.Status.TopGaps) > 0 {
-			g := j.Status.TopGaps[0]
-			row.TopGap = &g
-		}
-		list.Items = append(list.Items, row)
+	list := &JourneyStatusList{TypeMeta: metav1.TypeMeta{Kind: "JourneyStatusList"}, Items: []JourneyStatusRow{}}
+	for i := range journeys.Items {
+		j := &journeys.Items[i]
+		list.Items = append(list.Items, statusRow(j, open[nsName{j.Namespace, j.Name}]))
 	}
 	sort.SliceStable(list.Items, func(a, b int) bool {
 		if list.Items[a].Namespace != list.Items[b].Namespace {
@@ -222,46 +221,87 @@ func BuildStatus(ctx context.Context, c client.Client, opts ...client.ListOption
 	return list, nil
 }
 
-// PrintStatus writes the status table.
-func PrintStatus(w io.Writer, list *JourneyStatusList, withNamespace bool) error {
-	tw := printers.GetNewTabWriter(w)
-	cols := []string{"JOURNEY", "PERSONA", "SCORE", "HEALTH", "MOMENTS", "DRIFTING", "OPEN-TASKS", "TOP-GAP"}
-	if withNamespace {
-		cols = append([]string{"NAMESPACE"}, cols...)
+// statusRow is one journey's row.
+func statusRow(j *cxv1.Journey, openTasks int) JourneyStatusRow {
+	row := JourneyStatusRow{
+		Namespace: j.Namespace, Journey: j.Name, Persona: j.Spec.Persona.Name, Segment: string(j.Spec.Persona.Segment),
+		Score: j.Status.Score, Health: journeyHealth(j), Coverage: j.Status.Coverage,
+		Moments: j.Status.Moments, Drifting: j.Status.DriftingMoments,
+		OpenTasks: openTasks, journey: j,
 	}
-	fmt.Fprintln(tw, strings.Join(cols, "\t"))
+	if c := apimeta.FindStatusCondition(j.Status.Conditions, cxv1.HealthyCondition); c != nil {
+		row.Reason = c.Reason
+	}
+	if len(j.Status.TopGaps) > 0 {
+		g := j.Status.TopGaps[0]
+		row.TopGap = &g
+	}
+	return row
+}
+
+// statusColumns are the columns of `kubectl cx status`; priority 1 only with -o wide.
+var statusColumns = []metav1.TableColumnDefinition{
+	{Name: "Journey", Type: "string"},
+	{Name: "Persona", Type: "string"},
+	{Name: "Segment", Type: "string", Priority: 1},
+	{Name: "Score", Type: "string"},
+	{Name: "Coverage", Type: "string"},
+	{Name: "Health", Type: "string"},
+	{Name: "Reason", Type: "string", Priority: 1},
+	{Name: "Moments", Type: "string"},
+	{Name: "Drifting", Type: "string"},
+	{Name: "Open-Tasks", Type: "string"},
+	{Name: "Top-Gap", Type: "string"},
+}
+
+// PrintStatus writes the status table (with -o wide, the wide one).
+func PrintStatus(w io.Writer, list *JourneyStatusList, withNamespace, wide bool) error {
+	var rows [][]interface{}
 	for _, r := range list.Items {
 		score := "<none>"
 		if r.Score != nil {
 			score = fmt.Sprint(*r.Score)
 		}
+		coverage := "-"
+		if r.Coverage != nil {
+			coverage = fmt.Sprintf("%d%%", *r.Coverage)
+		}
 		gap := "<none>"
 		if r.TopGap != nil {
 			gap = gapText(*r.TopGap)
 		}
-		cells := []string{r.Journey, r.Persona, score, r.Health,
+		cells := []interface{}{r.Journey, r.Persona, orNone(r.Segment), score, coverage, r.Health, orNone(r.Reason),
 			fmt.Sprintf("%d/%d", r.Moments.Healthy, r.Moments.Total),
 			fmt.Sprint(r.Drifting), fmt.Sprint(r.OpenTasks), gap}
 		if withNamespace {
-			cells = append([]string{r.Namespace}, cells...)
+			cells = append([]interface{}{r.Namespace}, cells...)
 		}
-		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+		rows = append(rows, cells)
 	}
-	return tw.Flush()
+	return printTable(w, statusColumns, rows, withNamespace, wide)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "<none>"
+	}
+	return s
 }
 
 func newStatusCommand(o *Options) *cobra.Command {
-	var output string
+	var output *listOutput
 	var all bool
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show every journey's score, health, drifting moments and open tasks",
 		Example: `  kubectl cx status
   kubectl cx status -A
-  kubectl cx status -o json`,
+  kubectl cx status -o wide
+  kubectl cx status -o json
+  kubectl cx status -o custom-columns=JOURNEY:.journey,COVERAGE:.coverage`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts, ns, c, err := o.listSetup(output, all)
+			p, opts, ns, c, err := o.listSetup(output, all)
 			if err != nil {
 				return err
 			}
@@ -269,17 +309,22 @@ func newStatusCommand(o *Options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if output != "" {
-				return printStructured(o.IOStreams.Out, list, output)
+			if p != nil {
+				var journeys []client.Object
+				for _, r := range list.Items {
+					journeys = append(journeys, r.journey)
+				}
+				return output.print(o.IOStreams.Out, p, list, journeys)
 			}
 			if len(list.Items) == 0 {
 				noneFound(o.IOStreams.ErrOut, "journeys", all, ns)
 				return nil
 			}
-			return PrintStatus(o.IOStreams.Out, list, all)
+			_, wide := output.table()
+			return PrintStatus(o.IOStreams.Out, list, all, wide)
 		},
 	}
-	addOutputFlag(cmd, &output)
+	output = addListOutput(cmd)
 	cmd.Flags().BoolVarP(&all, "all-namespaces", "A", false, "show the journeys of every namespace")
 	return cmd
 }
@@ -293,38 +338,52 @@ func taskOpened(t *cxv1.RemediationTask) time.Time {
 	return t.CreationTimestamp.Time
 }
 
-// PrintTasks writes the tasks table.
-func PrintTasks(w io.Writer, tasks []cxv1.RemediationTask, withNamespace bool, now time.Time) error {
-	tw := printers.GetNewTabWriter(w)
-	cols := []string{"NAME", "MOMENT", "OBJECTIVE", "PHASE", "SEVERITY", "TEAM", "AGE", "SUMMARY"}
-	if withNamespace {
-		cols = append([]string{"NAMESPACE"}, cols...)
-	}
-	fmt.Fprintln(tw, strings.Join(cols, "\t"))
-	orNone := func(s string) string {
-		if s == "" {
-			return "<none>"
-		}
-		return s
-	}
+// TaskList is what `kubectl cx tasks -o json|yaml|jsonpath=...` prints.
+type TaskList struct {
+	metav1.TypeMeta `json:",inline"`
+	Items           []TaskView `json:"items"`
+}
+
+// DeepCopyObject makes the list a runtime.Object, for cli-runtime's printers.
+func (l *TaskList) DeepCopyObject() runtime.Object {
+	return &TaskList{TypeMeta: l.TypeMeta, Items: append([]TaskView(nil), l.Items...)}
+}
+
+// taskColumns are the columns of `kubectl cx tasks`; priority 1 only with -o wide.
+var taskColumns = []metav1.TableColumnDefinition{
+	{Name: "Name", Type: "string", Format: "name"},
+	{Name: "Moment", Type: "string"},
+	{Name: "Journey", Type: "string", Priority: 1},
+	{Name: "Objective", Type: "string"},
+	{Name: "Phase", Type: "string"},
+	{Name: "Severity", Type: "string"},
+	{Name: "Escalations", Type: "string", Priority: 1},
+	{Name: "Team", Type: "string"},
+	{Name: "Age", Type: "string"},
+	{Name: "Summary", Type: "string"},
+}
+
+// PrintTasks writes the tasks table (with -o wide, the wide one).
+func PrintTasks(w io.Writer, tasks []cxv1.RemediationTask, withNamespace, wide bool, now time.Time) error {
+	var rows [][]interface{}
 	for i := range tasks {
 		t := &tasks[i]
 		age := "<unknown>"
 		if opened := taskOpened(t); !opened.IsZero() {
 			age = duration.HumanDuration(now.Sub(opened))
 		}
-		cells := []string{t.Name, orNone(taskMoment(t)), orNone(t.Spec.Objective), taskPhase(t),
-			orNone(string(taskSeverity(t))), orNone(t.Spec.Team), age, t.Spec.Summary}
+		cells := []interface{}{t.Name, orNone(taskMoment(t)), orNone(taskJourney(t)), orNone(t.Spec.Objective), taskPhase(t),
+			orNone(string(taskSeverity(t))), fmt.Sprint(t.Status.Escalations), orNone(t.Spec.Team), age, t.Spec.Summary}
 		if withNamespace {
-			cells = append([]string{t.Namespace}, cells...)
+			cells = append([]interface{}{t.Namespace}, cells...)
 		}
-		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+		rows = append(rows, cells)
 	}
-	return tw.Flush()
+	return printTable(w, taskColumns, rows, withNamespace, wide)
 }
 
 func newTasksCommand(o *Options) *cobra.Command {
-	var output string
+	var output *listOutput
 	var all, openOnly bool
 	cmd := &cobra.Command{
 		Use:     "tasks",
@@ -333,10 +392,11 @@ func newTasksCommand(o *Options) *cobra.Command {
 		Long: `List remediation tasks: open ones first, most severe first, oldest first.
 With --open, only the tasks that are not resolved.`,
 		Example: `  kubectl cx tasks --open
-  kubectl cx tasks -A`,
+  kubectl cx tasks -A -o wide
+  kubectl cx tasks --open -o name | xargs kubectl cx ack`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts, ns, c, err := o.listSetup(output, all)
+			p, opts, ns, c, err := o.listSetup(output, all)
 			if err != nil {
 				return err
 			}
@@ -351,15 +411,14 @@ With --open, only the tasks that are not resolved.`,
 				}
 			}
 			sortTasks(tasks)
-			if output != "" {
-				views := []TaskView{}
+			if p != nil {
+				list := &TaskList{TypeMeta: metav1.TypeMeta{Kind: "TaskList"}, Items: []TaskView{}}
+				var objects []client.Object
 				for i := range tasks {
-					views = append(views, taskView(&tasks[i]))
+					list.Items = append(list.Items, taskView(&tasks[i]))
+					objects = append(objects, &tasks[i])
 				}
-				return printStructured(o.IOStreams.Out, struct {
-					Kind  string     `json:"kind"`
-					Items []TaskView `json:"items"`
-				}{"TaskList", views}, output)
+				return output.print(o.IOStreams.Out, p, list, objects)
 			}
 			if len(tasks) == 0 {
 				what := "remediation tasks"
@@ -373,10 +432,11 @@ With --open, only the tasks that are not resolved.`,
 			if o.Now != nil {
 				now = o.Now
 			}
-			return PrintTasks(o.IOStreams.Out, tasks, all, now())
+			_, wide := output.table()
+			return PrintTasks(o.IOStreams.Out, tasks, all, wide, now())
 		},
 	}
-	addOutputFlag(cmd, &output)
+	output = addListOutput(cmd)
 	cmd.Flags().BoolVarP(&all, "all-namespaces", "A", false, "list the tasks of every namespace")
 	cmd.Flags().BoolVar(&openOnly, "open", false, "only tasks that are not resolved")
 	return cmd

@@ -2,11 +2,15 @@ package plugin
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cxv1 "github.com/cxops/cxops/api/v1alpha1"
@@ -15,8 +19,8 @@ import (
 
 // JourneyMap is the journey map as data: what `kubectl cx map -o json|yaml` prints.
 type JourneyMap struct {
-	Kind    string         `json:"kind"`
-	Journey JourneySummary `json:"journey"`
+	metav1.TypeMeta `json:",inline"`
+	Journey         JourneySummary `json:"journey"`
 	// Objectives are the journey-level objectives.
 	Objectives []ObjectiveView `json:"objectives,omitempty"`
 	// Stages in spec order, each with its moments.
@@ -31,15 +35,21 @@ type JourneyMap struct {
 
 // JourneySummary is the header of the map.
 type JourneySummary struct {
-	Name      string            `json:"name"`
-	Namespace string            `json:"namespace"`
-	Persona   string            `json:"persona"`
-	Segment   string            `json:"segment,omitempty"`
-	Score     *int32            `json:"score,omitempty"`
-	Health    string            `json:"health"`
-	Moments   cxv1.MomentCounts `json:"moments"`
-	Drifting  int32             `json:"driftingMoments"`
-	OpenTasks int               `json:"openTasks"`
+	Name      string `json:"name"`
+	Namespace string `json:"namespace"`
+	Persona   string `json:"persona"`
+	Segment   string `json:"segment,omitempty"`
+	Score     *int32 `json:"score,omitempty"`
+	Health    string `json:"health"`
+	// Coverage is the percent of the journey's objective weight that has data
+	// (status.coverage); absent until the controller measures it.
+	Coverage *int32 `json:"coverage,omitempty"`
+	// MinCoverage is the coverage below which the health is Unknown
+	// (spec.minCoverage, 80 by default).
+	MinCoverage int32             `json:"minCoverage"`
+	Moments     cxv1.MomentCounts `json:"moments"`
+	Drifting    int32             `json:"driftingMoments"`
+	OpenTasks   int               `json:"openTasks"`
 }
 
 // StageView is one stage (a column of the map).
@@ -80,12 +90,28 @@ type ObjectiveView struct {
 type TaskView struct {
 	Name         string `json:"name"`
 	Moment       string `json:"moment"`
+	Journey      string `json:"journey,omitempty"`
 	Objective    string `json:"objective"`
 	Phase        string `json:"phase"`
 	Severity     string `json:"severity"`
 	Team         string `json:"team,omitempty"`
 	Summary      string `json:"summary,omitempty"`
 	Acknowledged bool   `json:"acknowledged,omitempty"`
+	Escalations  int32  `json:"escalations,omitempty"`
+}
+
+// DeepCopyObject makes the map a runtime.Object, for cli-runtime's printers
+// (which do not copy it: it is not a Kubernetes object).
+func (jm *JourneyMap) DeepCopyObject() runtime.Object {
+	out := &JourneyMap{}
+	data, err := json.Marshal(jm)
+	if err == nil {
+		err = json.Unmarshal(data, out)
+	}
+	if err != nil {
+		panic(err) // a JourneyMap always round-trips through JSON
+	}
+	return out
 }
 
 // BuildJourneyMap reads a journey, its moments and their open tasks.
@@ -117,16 +143,18 @@ func BuildJourneyMap(ctx context.Context, c client.Client, namespace, name strin
 // journeyMap assembles the map from the objects (pure, for tests).
 func journeyMap(j *cxv1.Journey, moments []cxv1.Moment, tasks []cxv1.RemediationTask) *JourneyMap {
 	jm := &JourneyMap{
-		Kind: "JourneyMap",
+		TypeMeta: metav1.TypeMeta{Kind: "JourneyMap"},
 		Journey: JourneySummary{
-			Name:      j.Name,
-			Namespace: j.Namespace,
-			Persona:   j.Spec.Persona.Name,
-			Segment:   string(j.Spec.Persona.Segment),
-			Score:     j.Status.Score,
-			Health:    healthOrUnknown(j.Status.Health),
-			Moments:   j.Status.Moments,
-			Drifting:  j.Status.DriftingMoments,
+			Name:        j.Name,
+			Namespace:   j.Namespace,
+			Persona:     j.Spec.Persona.Name,
+			Segment:     string(j.Spec.Persona.Segment),
+			Score:       j.Status.Score,
+			Health:      journeyHealth(j),
+			Coverage:    j.Status.Coverage,
+			MinCoverage: minCoverage(j),
+			Moments:     j.Status.Moments,
+			Drifting:    j.Status.DriftingMoments,
 		},
 		Objectives: objectiveViews(j.Spec.Objectives, j.Status.Objectives),
 		Stages:     []StageView{},
@@ -245,6 +273,35 @@ func specTarget(t cxv1.Target) string {
 	return s
 }
 
+// defaultMinCoverage is the default of spec.minCoverage (api/v1alpha1 Journey).
+const defaultMinCoverage = 80
+
+func minCoverage(j *cxv1.Journey) int32 {
+	if j.Spec.MinCoverage != nil {
+		return *j.Spec.MinCoverage
+	}
+	return defaultMinCoverage
+}
+
+// journeyHealth is a journey's health as the plugin shows it: status.health, but
+// Unknown when there is none, and Unknown rather than Healthy when the Healthy
+// condition is Unknown or the coverage is below the journey's minimum (a status
+// written before the coverage rule, or by an older controller). The plugin never
+// says more than cxops knows, and never hides a problem it reports.
+func journeyHealth(j *cxv1.Journey) string {
+	h := healthOrUnknown(j.Status.Health)
+	if h != string(cxv1.HealthHealthy) {
+		return h
+	}
+	if j.Status.Coverage != nil && *j.Status.Coverage < minCoverage(j) {
+		return string(cxv1.HealthUnknown)
+	}
+	if c := apimeta.FindStatusCondition(j.Status.Conditions, cxv1.HealthyCondition); c != nil && c.Status == metav1.ConditionUnknown {
+		return string(cxv1.HealthUnknown)
+	}
+	return h
+}
+
 func healthOrUnknown(h cxv1.HealthState) string {
 	if h == "" {
 		return string(cxv1.HealthUnknown)
@@ -297,9 +354,10 @@ func taskSeverity(t *cxv1.RemediationTask) cxv1.Severity {
 
 func taskView(t *cxv1.RemediationTask) TaskView {
 	return TaskView{
-		Name: t.Name, Moment: taskMoment(t), Objective: t.Spec.Objective, Phase: taskPhase(t),
+		Name: t.Name, Moment: taskMoment(t), Journey: taskJourney(t), Objective: t.Spec.Objective, Phase: taskPhase(t),
 		Severity: string(taskSeverity(t)), Team: t.Spec.Team, Summary: t.Spec.Summary,
 		Acknowledged: t.Spec.Acknowledged != nil && *t.Spec.Acknowledged,
+		Escalations:  t.Status.Escalations,
 	}
 }
 

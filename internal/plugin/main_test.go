@@ -203,7 +203,7 @@ func createScenario(t *testing.T, ns string) {
 	}
 	create(t, j, func() {
 		j.Status = cxv1.JourneyStatus{
-			ObservedGeneration: 1, Score: ptr.To(int32(64)), Health: cxv1.HealthDegraded,
+			ObservedGeneration: 1, Score: ptr.To(int32(64)), Health: cxv1.HealthDegraded, Coverage: ptr.To(int32(92)),
 			Moments:         cxv1.MomentCounts{Total: 6, Healthy: 2, AtRisk: 1, Degraded: 1, Unknown: 2},
 			DriftingMoments: 1,
 			Stages: []cxv1.StageStatus{

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	cxv1 "github.com/cxops/cxops/api/v1alpha1"
 )
 
 // ANSI colours of states.
@@ -69,8 +71,10 @@ type pline struct {
 
 func runeLen(s string) int { return utf8.RuneCountInString(s) }
 
-// word is what wrapping never splits (unless it is longer than a line): text
-// between spaces, possibly in several colours ("Degraded," is a state and a comma).
+// word is what wrapping never splits, not even when it is longer than a line:
+// text between spaces, possibly in several colours ("Degraded," is a state and a
+// comma). Object names are words, so a name always appears whole on one line and
+// can be copied from the terminal.
 type word []span
 
 func (w word) width() int {
@@ -81,6 +85,25 @@ func (w word) width() int {
 	return n
 }
 
+// escapeControl spells control characters (C0, DEL, C1) as \xNN: text written by
+// users (a persona, a display name) must not drive the terminal.
+func escapeControl(s string) string {
+	if strings.IndexFunc(s, isControl) < 0 {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if isControl(r) && !unicode.IsSpace(r) {
+			fmt.Fprintf(&b, `\x%02x`, r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func isControl(r rune) bool { return r < 0x20 || (r >= 0x7f && r < 0xa0) }
+
 // words splits spans at spaces; text that does not start with a space is glued to
 // the word before it.
 func words(spans []span) []word {
@@ -90,7 +113,7 @@ func words(spans []span) []word {
 		if s.text == "" {
 			continue
 		}
-		fields := strings.Fields(s.text)
+		fields := strings.Fields(escapeControl(s.text))
 		startsSpace := strings.IndexFunc(s.text, unicode.IsSpace) == 0
 		for i, f := range fields {
 			if i == 0 && glue && !startsSpace && len(out) > 0 {
@@ -106,7 +129,9 @@ func words(spans []span) []word {
 }
 
 // wrap breaks a logical line into physical lines of at most width columns, at
-// spaces; words longer than a line are broken after a hyphen, or cut.
+// spaces. A word that does not fit on the current line starts the next one; a
+// word longer than any line is put on a line of its own, whole, and overflows
+// the width (a cut name could not be copied).
 func (p painter) wrap(l cline, width int) []pline {
 	ws := words(l.spans)
 	indent := min(l.indent, width/2)
@@ -124,7 +149,15 @@ func (p painter) wrap(l cline, width int) []pline {
 		curW = 0
 		lineIndent = contIndent
 	}
-	put := func(w word, sep int) {
+	for _, w := range ws {
+		sep := 0
+		if curW > 0 {
+			sep = 1
+		}
+		if curW > 0 && curW+sep+w.width() > width-lineIndent {
+			flush()
+			sep = 0
+		}
 		if sep == 1 {
 			cur.WriteByte(' ')
 		}
@@ -133,59 +166,22 @@ func (p painter) wrap(l cline, width int) []pline {
 		}
 		curW += sep + w.width()
 	}
-	for _, w := range ws {
-		for len(w) > 0 {
-			avail := width - lineIndent
-			wl := w.width()
-			sep := 0
-			if curW > 0 {
-				sep = 1
-			}
-			if curW+sep+wl <= avail {
-				put(w, sep)
-				break
-			}
-			if curW > 0 && wl <= width-contIndent {
-				flush() // the word fits on the next line
-				continue
-			}
-			// A word longer than any line (a long task name): fill this line,
-			// breaking after a hyphen when there is one.
-			room := avail - curW - sep
-			if room < 6 && curW > 0 {
-				flush()
-				continue
-			}
-			text, color := "", w[0].color
-			for _, s := range w {
-				text += s.text
-			}
-			r := []rune(text)
-			cut := hyphenCut(text, max(room, 1))
-			put(word{{string(r[:cut]), color}}, sep)
-			w = word{{string(r[cut:]), color}}
-			flush()
-		}
-	}
-	if curW > 0 {
-		flush()
-	}
+	flush()
 	return out
 }
 
-// hyphenCut returns how many runes of text to keep on a line of room columns:
-// up to and including the last hyphen that fits, else room.
-func hyphenCut(text string, room int) int {
-	r := []rune(text)
-	if len(r) <= room {
-		return len(r)
-	}
-	for i := room - 1; i >= room/2 && i > 0; i-- {
-		if r[i] == '-' {
-			return i + 1
+// longestWord is the width a column needs for no word of l to overflow it: a
+// line's first word at its indent, the others at the continuation indent.
+func longestWord(l cline) int {
+	need := 0
+	for i, w := range words(l.spans) {
+		indent := l.indent
+		if i > 0 {
+			indent += 2
 		}
+		need = max(need, indent+w.width())
 	}
-	return room
+	return need
 }
 
 const columnGap = " | "
@@ -229,7 +225,9 @@ func (p painter) rule(w io.Writer, columns, colWidth int) {
 }
 
 // Map column widths: columns are at least minColumn wide when the terminal
-// allows it, and no wider than maxColumn or than their content needs.
+// allows it, and no wider than maxColumn or than their content needs, except that
+// a column is always as wide as its longest name (when the width allows), so that
+// names are never broken.
 const (
 	minColumn = 24
 	maxColumn = 40
@@ -255,6 +253,16 @@ func RenderMap(w io.Writer, jm *JourneyMap, width int, color bool) {
 	score := "none yet"
 	if j.Score != nil {
 		score = fmt.Sprintf("%d/100", *j.Score)
+		if j.Health == "Unknown" {
+			score += " (partial: the health is Unknown)"
+		}
+	}
+	coverage := "-"
+	if j.Coverage != nil {
+		coverage = fmt.Sprintf("%d%% of the objective weight has data (minimum %d%%)", *j.Coverage, j.MinCoverage)
+		if *j.Coverage < j.MinCoverage {
+			coverage = fmt.Sprintf("%d%% of the objective weight has data, below the minimum %d%%", *j.Coverage, j.MinCoverage)
+		}
 	}
 	labelled := func(label string, spans ...span) {
 		for i, pl := range p.wrap(line(0, spans...), max(width-headerLabel, 20)) {
@@ -269,6 +277,7 @@ func RenderMap(w io.Writer, jm *JourneyMap, width int, color bool) {
 	labelled("Journey", plain(j.Name+" (namespace "+j.Namespace+")"))
 	labelled("Persona", plain(persona))
 	labelled("Score", plain(score))
+	labelled("Coverage", plain(coverage))
 	labelled("Health", state(j.Health), plain(fmt.Sprintf(": %d/%d moments healthy, %d drifting, %s",
 		j.Moments.Healthy, j.Moments.Total, j.Drifting, plural(j.OpenTasks, "open task", "open tasks"))))
 	for i, o := range jm.Objectives {
@@ -313,16 +322,19 @@ func RenderMap(w io.Writer, jm *JourneyMap, width int, color bool) {
 	if len(columns) == 0 {
 		fmt.Fprintln(w, "(no stages)")
 	}
-	natural := 0
+	natural, need := 0, 0
 	for _, c := range columns {
 		for _, l := range append(append([]cline{}, c.head...), c.body...) {
 			natural = max(natural, l.indent+runeLen(plainText(l)))
+			need = max(need, longestWord(l))
 		}
 	}
-	natural = min(max(natural, 12), maxColumn)
-	perRow := max(1, min(len(columns), (width+len(columnGap))/(min(minColumn, natural)+len(columnGap))))
+	need = min(need, width)
+	natural = max(min(max(natural, 12), maxColumn), need)
+	narrowest := min(max(minColumn, need), natural)
+	perRow := max(1, min(len(columns), (width+len(columnGap))/(narrowest+len(columnGap))))
 	colWidth := min(natural, (width-len(columnGap)*(perRow-1))/max(perRow, 1))
-	colWidth = max(colWidth, 8)
+	colWidth = max(colWidth, need, 8)
 	for start := 0; start < len(columns); start += perRow {
 		end := min(start+perRow, len(columns))
 		if start > 0 {
@@ -358,6 +370,33 @@ func RenderMap(w io.Writer, jm *JourneyMap, width int, color bool) {
 	}
 }
 
+// channelLabels spell the channels for people; a channel without a label (one
+// added to the API later) shows as the API spells it.
+var channelLabels = map[cxv1.Channel]string{
+	cxv1.ChannelWeb:          "web",
+	cxv1.ChannelMobileApp:    "mobile app",
+	cxv1.ChannelChat:         "chat",
+	cxv1.ChannelWhatsApp:     "WhatsApp",
+	cxv1.ChannelSMS:          "SMS",
+	cxv1.ChannelSocial:       "social media",
+	cxv1.ChannelPhone:        "phone",
+	cxv1.ChannelVideo:        "video call",
+	cxv1.ChannelEmail:        "email",
+	cxv1.ChannelStore:        "store",
+	cxv1.ChannelKiosk:        "kiosk",
+	cxv1.ChannelFieldService: "field service",
+	cxv1.ChannelMarketplace:  "marketplace",
+	cxv1.ChannelPartner:      "partner",
+	cxv1.ChannelOther:        "other channel",
+}
+
+func channelLabel(c cxv1.Channel) string {
+	if l, ok := channelLabels[c]; ok {
+		return l
+	}
+	return string(c)
+}
+
 func momentLines(moments []MomentView) []cline {
 	if len(moments) == 0 {
 		return []cline{line(0, colored("(no moments)", ansiGrey))}
@@ -375,6 +414,14 @@ func momentLines(moments []MomentView) []cline {
 			line(0, plain(marker+" "+m.Name)),
 			line(4, plain(m.Polarity+", "), state(m.Health)),
 		)
+		switch {
+		case m.Channel != "" && m.Touchpoint != "":
+			out = append(out, line(4, plain("via "+channelLabel(cxv1.Channel(m.Channel))+": "+m.Touchpoint)))
+		case m.Channel != "":
+			out = append(out, line(4, plain("via "+channelLabel(cxv1.Channel(m.Channel)))))
+		case m.Touchpoint != "":
+			out = append(out, line(4, plain("at "+m.Touchpoint)))
+		}
 		for _, o := range m.Objectives {
 			name := o.Name
 			if o.Key {

@@ -133,13 +133,15 @@ func buildKindSchema(def *apiextensionsv1.CustomResourceDefinition, v *apiextens
 // dropped (the status subresource ignores it on create), then the OpenAPI schema,
 // metadata, list-type invariants and CEL rules are checked. obj is modified
 // (pruned and defaulted). namespace is used when the object has none. It returns
-// the paths of unknown fields and the validation errors.
-func (ks *kindSchema) validateObject(ctx context.Context, obj map[string]interface{}, namespace string) (unknown []string, errs field.ErrorList) {
+// the paths of unknown fields, the validation errors and, when an error stopped
+// the CEL rules from running, the API server's note saying so (empty otherwise):
+// that note is not an error of its own.
+func (ks *kindSchema) validateObject(ctx context.Context, obj map[string]interface{}, namespace string) (unknown []string, errs field.ErrorList, note string) {
 	// Decoding (customresource_handler.go, unstructuredSchemaCoercer.apply).
 	objectMeta, _, metaUnknown, err := schemaobjectmeta.GetObjectMetaWithOptions(obj, schemaobjectmeta.ObjectMetaOptions{ReturnUnknownFieldPaths: true})
 	if err != nil {
 		errs = append(errs, field.Invalid(field.NewPath("metadata"), nil, err.Error()))
-		return nil, errs
+		return nil, errs, ""
 	}
 	unknown = append(unknown, metaUnknown...)
 	unknown = append(unknown, structuralpruning.PruneWithOptions(obj, ks.structural, true,
@@ -175,23 +177,27 @@ func (ks *kindSchema) validateObject(ctx context.Context, obj map[string]interfa
 	errs = append(errs, apiservervalidation.ValidateCustomResource(nil, obj, ks.validator)...)
 	errs = append(errs, schemaobjectmeta.Validate(ctx, nil, obj, ks.structural, false)...)
 	errs = append(errs, structurallisttype.ValidateListSetsAndMaps(nil, ks.structural, obj)...)
-	if blocking := hasBlockingErr(errs); blocking != nil {
-		errs = append(errs, blocking)
+	if hasBlockingErr(errs) {
+		note = celNotChecked
 	} else if ks.cel != nil {
 		celErrs, _ := ks.cel.Validate(ctx, nil, ks.structural, obj, nil, celconfig.RuntimeCELCostBudget)
 		errs = append(errs, celErrs...)
 	}
-	return unknown, errs
+	return unknown, errs, note
 }
+
+// celNotChecked is what the API server adds (as one more error) when an error
+// stopped the CEL rules from running.
+const celNotChecked = "some validation rules were not checked because the object was invalid; correct the existing errors to complete validation"
 
 // hasBlockingErr mirrors the API server: wrong types, unsupported enum values,
 // missing required fields and exceeded limits stop CEL rules from running.
-func hasBlockingErr(errs field.ErrorList) *field.Error {
+func hasBlockingErr(errs field.ErrorList) bool {
 	for _, err := range errs {
 		switch err.Type {
 		case field.ErrorTypeNotSupported, field.ErrorTypeRequired, field.ErrorTypeTooLong, field.ErrorTypeTooMany, field.ErrorTypeTypeInvalid:
-			return field.Invalid(nil, nil, "some validation rules were not checked because the object was invalid; correct the existing errors to complete validation")
+			return true
 		}
 	}
-	return nil
+	return false
 }

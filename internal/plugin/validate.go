@@ -32,10 +32,13 @@ type ValidateOptions struct {
 	AllowMissingRefs bool
 }
 
-// Severity of a finding.
+// Severity of a finding. Errors make the exit status 1; warnings are counted;
+// notes (that the CEL rules were not checked because of another error) are
+// neither: they explain, they are not a problem of their own.
 const (
 	levelError   = "error"
 	levelWarning = "warning"
+	levelNote    = "note"
 )
 
 // Finding is one problem found by the validator.
@@ -56,8 +59,8 @@ type Finding struct {
 
 func (f Finding) String() string {
 	msg := f.Message
-	if f.Level == levelWarning {
-		msg = "warning: " + msg
+	if f.Level == levelWarning || f.Level == levelNote {
+		msg = f.Level + ": " + msg
 	}
 	fld := f.Field
 	if fld == "" || fld == "<nil>" {
@@ -146,9 +149,10 @@ func Validate(ctx context.Context, opts ValidateOptions, stdin io.Reader) (*Vali
 		return a.order < b.order
 	})
 	for _, f := range v.result.Findings {
-		if f.Level == levelWarning {
+		switch f.Level {
+		case levelWarning:
 			v.result.Warnings++
-		} else {
+		case levelError:
 			v.result.Errors++
 		}
 	}
@@ -306,18 +310,17 @@ func (v *validator) validateObject(ctx context.Context, file string, doc *parsed
 		}
 		return
 	}
-	unknown, errs := ks.validateObject(ctx, m, v.opts.Namespace)
+	unknown, errs, note := ks.validateObject(ctx, m, v.opts.Namespace)
 	for _, p := range unknown {
 		report(p, "unknown field: it is not in the schema (the API server would drop it; strict validation rejects it)")
 	}
 	for _, e := range errs {
-		if e.Field == "<nil>" || e.Field == "" {
-			// "some validation rules were not checked ...": after the errors.
-			v.add(Finding{File: file, Line: o.line(""), Kind: kindOrUnknown(kind), Name: name, Field: base,
-				Message: e.Detail, objLine: o.line(""), last: true})
-			continue
-		}
 		report(fieldOf(e), e.ErrorBody())
+	}
+	if note != "" {
+		// After the object's errors; not counted.
+		v.add(Finding{File: file, Line: o.line(""), Kind: kindOrUnknown(kind), Name: name, Field: base,
+			Message: note, Level: levelNote, objLine: o.line(""), last: true})
 	}
 	v.objects = append(v.objects, o)
 	// References are checked whenever the object decodes into its type, even with
