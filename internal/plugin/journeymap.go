@@ -273,14 +273,11 @@ func specTarget(t cxv1.Target) string {
 	return s
 }
 
-// defaultMinCoverage is the default of spec.minCoverage (api/v1alpha1 Journey).
-const defaultMinCoverage = 80
-
 func minCoverage(j *cxv1.Journey) int32 {
 	if j.Spec.MinCoverage != nil {
 		return *j.Spec.MinCoverage
 	}
-	return defaultMinCoverage
+	return scoring.DefaultMinCoverage
 }
 
 // journeyHealth is a journey's health as the plugin shows it: status.health, but
