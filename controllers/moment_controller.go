@@ -40,6 +40,7 @@ type MomentReconciler struct {
 
 	grace      *graceTracker
 	firstSight firstSight
+	lag        cacheLag
 }
 
 // +kubebuilder:rbac:groups=cx.cxops.io,resources=moments,verbs=get;list;watch
@@ -68,6 +69,9 @@ func (r *MomentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		// Tasks are owned by the moment: garbage collection removes them.
 		r.Engine.Remove(owner)
 		return ctrl.Result{}, nil
+	}
+	if r.lag.behind(req.String(), m.ResourceVersion) {
+		return ctrl.Result{RequeueAfter: cacheLagRetry}, nil
 	}
 	before := m.DeepCopy()
 	now := r.Options.Clock.Now()
@@ -121,8 +125,10 @@ func (r *MomentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		return ctrl.Result{}, taskErr
 	}
 	m.Status.LastHeartbeatTime = timePtr(now)
-	if _, err := patchStatus(ctx, r.Client, before, m, func(o client.Object) any { return o.(*cxv1.Moment).Status }); err != nil {
+	if wrote, err := patchStatus(ctx, r.Client, before, m, func(o client.Object) any { return o.(*cxv1.Moment).Status }); err != nil {
 		return done(ctrl.Result{}, err)
+	} else if wrote {
+		r.lag.wrote(req.String(), m.ResourceVersion)
 	}
 	// Heartbeats follow the injected clock; jitter spreads them out.
 	r.Notifications.EnqueueAfter(req.NamespacedName, minPositive(stallIn, wait.Jitter(r.Options.Heartbeat, 0.05)))
@@ -135,6 +141,7 @@ func (r *MomentReconciler) forget(owner engine.Owner, key types.NamespacedName) 
 	r.Notifications.Forget(key)
 	r.grace.forget("moment/" + key.String())
 	r.firstSight.forget("moment/" + key.String())
+	r.lag.forget(key.String())
 }
 
 // untilCauseWrite is how long a change of cause alone waits for its write: one

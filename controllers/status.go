@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -331,3 +332,53 @@ func minPositive(a, b time.Duration) time.Duration {
 	}
 	return a
 }
+
+// cacheLag remembers the resourceVersion of each object's last status write, so
+// that a reconcile triggered before the cache has seen that write (an engine
+// notification arriving quickly) waits for it instead of computing from a stale
+// copy: the patch would only be refused by the optimistic lock, a wasted request.
+// resourceVersions are opaque to clients, but every API server backed by etcd
+// issues them as increasing integers; any other form turns the guard off.
+type cacheLag struct {
+	mu      sync.Mutex
+	written map[string]uint64
+}
+
+// behind reports whether the cached copy predates the last status write.
+func (c *cacheLag) behind(key, cachedRV string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w, ok := c.written[key]
+	if !ok {
+		return false
+	}
+	cached, err := strconv.ParseUint(cachedRV, 10, 64)
+	if err != nil || cached >= w {
+		delete(c.written, key)
+		return false
+	}
+	return true
+}
+
+// wrote records the resourceVersion a status write returned.
+func (c *cacheLag) wrote(key, rv string) {
+	v, err := strconv.ParseUint(rv, 10, 64)
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.written == nil {
+		c.written = map[string]uint64{}
+	}
+	c.written[key] = v
+}
+
+func (c *cacheLag) forget(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.written, key)
+}
+
+// cacheLagRetry is how soon a reconcile that found the cache behind runs again.
+const cacheLagRetry = 50 * time.Millisecond
