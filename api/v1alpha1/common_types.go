@@ -231,7 +231,7 @@ type Objective struct {
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
-	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$')",message="for must be a non-negative duration such as 0s, 10m or 1h"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('0s')",message="for must be a non-negative duration such as 0s, 10m or 1h"
 	For *metav1.Duration `json:"for,omitempty"`
 
 	// recoverFor is how long the target must be met again before a drifting
@@ -239,7 +239,7 @@ type Objective struct {
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
-	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$')",message="recoverFor must be a non-negative duration such as 0s, 10m or 1h"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('0s')",message="recoverFor must be a non-negative duration such as 0s, 10m or 1h"
 	RecoverFor *metav1.Duration `json:"recoverFor,omitempty"`
 
 	// noData says what missing data or a failed fetch means: Unknown (the default)
