@@ -6,6 +6,9 @@ CONTROLLER_GEN ?= $(GO) tool controller-gen
 # Test flags; CI may add -v.
 GOTESTFLAGS ?=
 BENCHFLAGS ?= -benchmem
+# How long each fuzz target runs in `make fuzz`, and in `make test` after the unit tests.
+FUZZTIME ?= 1m
+FUZZTIME_TEST ?= 5s
 
 SHELL = /usr/bin/env bash -o pipefail
 .SHELLFLAGS = -ec
@@ -51,6 +54,23 @@ test: vet ## Run all tests against a real API server, etcd and Prometheus.
 	hack/setup-prometheus.sh >&2; \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
 	KUBEBUILDER_ASSETS="$$assets" $(GO) test $(GOTESTFLAGS) ./...
+	$(call fuzz-each,$(FUZZTIME_TEST))
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target (func Fuzz* in a _test.go file) for FUZZTIME each (default 1m).
+	$(call fuzz-each,$(FUZZTIME))
+
+# fuzz-each runs every fuzz target of the module for $(1). go test fuzzes one
+# target per package per run, hence the loop; a failing input is saved under the
+# package's testdata/fuzz and stops the loop.
+define fuzz-each
+	@for file in $$(git ls-files '*_test.go' | xargs grep -l '^func Fuzz' | sort); do \
+		for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$file"); do \
+			echo "fuzz: $$target in ./$$(dirname "$$file") for $(1)"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(1) "./$$(dirname "$$file")" || exit 1; \
+		done; \
+	done
+endef
 
 .PHONY: bench
 bench: ## Run the benchmarks (engine, convergence, memory) and print numbers and ratios.

@@ -247,3 +247,42 @@ func TestRefusedTaskCreationShowsInStatus(t *testing.T) {
 		g.Expect(tasksOf(g, ns, "stock")).To(HaveLen(1))
 	}, 2*timeout, poll).Should(Succeed())
 }
+
+// Observation 3: a new cause (the reason data is missing) waited for the
+// heartbeat, five minutes. It is now written within one evaluation interval, and
+// a cause that keeps changing is written at most once per interval.
+func TestCauseChangesAreWrittenAtMostOncePerInterval(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	src := staticSource(ns, "figures", map[string]string{"a": "1"})
+	o := objective("accuracy", "figures", "stock", "99.5")
+	o.Interval = &metav1.Duration{Duration: 10 * time.Second}
+	m := moment(ns, "stock", "parts", "order", o)
+	create(g, src, journey(ns, "parts", "order"), m)
+	message := func(g Gomega) string {
+		os := objState(get(g, m), "accuracy")
+		g.Expect(os.State).To(Equal(cxv1.StateUnknown))
+		return os.Message
+	}
+	g.Eventually(message, timeout, poll).Should(ContainSubstring("known: a)"))
+	g.Eventually(func(g Gomega) {
+		g.Expect(kstatusOf(g, get(g, m))).To(Equal(kstatus.CurrentStatus))
+	}, timeout, poll).Should(Succeed())
+	before := writes.of("moments", ns, "stock")
+
+	// The cause changes twice within the interval: nothing is written yet...
+	setStatic(g, src, "b", "2")
+	setStatic(g, src, "c", "3")
+	g.Consistently(message, 2*time.Second, poll).Should(ContainSubstring("known: a)"))
+	g.Expect(writes.of("moments", ns, "stock")).To(Equal(before))
+
+	// ...and once the interval since the last write has passed, the latest cause
+	// is written, once.
+	testClock.Step(10 * time.Second)
+	g.Eventually(message, timeout, poll).Should(ContainSubstring("known: a, b, c)"))
+	g.Consistently(func() int { return writes.of("moments", ns, "stock") }, 2*time.Second, poll).Should(Equal(before + 1))
+
+	// Stable again: the next interval writes nothing.
+	testClock.Step(10 * time.Second)
+	g.Consistently(func() int { return writes.of("moments", ns, "stock") }, 2*time.Second, poll).Should(Equal(before + 1))
+}

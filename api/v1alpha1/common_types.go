@@ -119,8 +119,10 @@ type Signal struct {
 
 	// query selects one number from the source: a PromQL expression for a
 	// prometheus source, a JSONPath expression for an http source, or the name of a
-	// value for a static source. It is a Go template that may use {{ .Name }},
-	// {{ .Namespace }}, {{ index .Labels "key" }} (the moment's) and {{ .Objective }}.
+	// value for a static source. It is a template that may use only {{ .Name }},
+	// {{ .Namespace }}, {{ index .Labels "key" }} (the moment's) and {{ .Objective }};
+	// range, if, printf and every other Go template construct are refused. The
+	// rendered query is at most 8 KiB.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=4096

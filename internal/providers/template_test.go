@@ -29,12 +29,14 @@ func TestRenderQuery(t *testing.T) {
 			want: `up{namespace="shop",moment="checkout",objective="latency"}`},
 		{name: "label by field", tmpl: `up{app="{{ .Labels.app }}"}`, want: `up{app="web"}`},
 		{name: "label by index", tmpl: `up{part_of="{{ index .Labels "app.kubernetes.io/part-of" }}"}`, want: `up{part_of="store"}`},
-		{name: "builtin funcs still work", tmpl: `{{ printf "%s-%s" .Namespace .Name }}`, want: `shop-checkout`},
-		{name: "missing label by field", tmpl: `up{team="{{ .Labels.team }}"}`, message: `map has no entry for key "team"`},
-		{name: "missing label by index", tmpl: `up{team="{{ index .Labels "team" }}"}`, message: `map has no entry for key "team"`},
-		{name: "unknown field", tmpl: `{{ .Nope }}`, message: "can't evaluate field Nope"},
+		{name: "quoted text", tmpl: `a{{ "{{" }}b{{ ` + "`}}`" + ` }}`, want: `a{{b}}`},
+		{name: "comments and trimming", tmpl: "x {{- /* the moment */ -}} {{ .Name -}} \n y", want: `xcheckouty`},
+		{name: "printf is refused", tmpl: `{{ printf "%s-%s" .Namespace .Name }}`, message: `function "printf" is not allowed (at 1:3)`},
+		{name: "missing label by field", tmpl: `up{team="{{ .Labels.team }}"}`, message: `there is no label "team" (at 1:12)`},
+		{name: "missing label by index", tmpl: `up{team="{{ index .Labels "team" }}"}`, message: `there is no label "team"`},
+		{name: "unknown field", tmpl: `{{ .Nope }}`, message: "field .Nope is not allowed"},
 		{name: "parse error", tmpl: `up{app="{{ .Labels.app }"}`, message: "query template does not parse"},
-		{name: "unknown function", tmpl: `{{ nope .Name }}`, message: `function "nope" not defined`},
+		{name: "unknown function", tmpl: `{{ nope .Name }}`, message: `function "nope" is not allowed`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
