@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,7 +40,10 @@ type Options struct {
 	Clock Clock
 	// Providers are the settings of every signal provider.
 	Providers providers.Options
-	// Egress guards webhook deliveries.
+	// Egress guards every outbound call: webhook deliveries, and signal sources
+	// when Providers.Policy is the zero Policy. The zero Policy is closed inside a
+	// cluster (no loopback, private ranges, link-local or metadata addresses); tests
+	// that call 127.0.0.1 pass egress.Policy{Allow: egress.Loopback()}.
 	Egress egress.Policy
 	// Registerer receives the metrics; defaults to controller-runtime's registry.
 	Registerer prometheus.Registerer
@@ -54,10 +58,13 @@ type Clock interface {
 
 // OptionsInput is what the manager's flags provide.
 type OptionsInput struct {
-	Concurrency   int
-	Heartbeat     time.Duration
-	EgressAllow   string
-	EgressDeny    string
+	Concurrency int
+	Heartbeat   time.Duration
+	EgressAllow string
+	EgressDeny  string
+	// APIServer lists the Kubernetes API server's addresses, refused by the egress
+	// policy unless allowed one by one (see egress.Policy.APIServer).
+	APIServer     []netip.Addr
 	HostRate      float64
 	TaskRetention time.Duration
 	TaskKeep      int
@@ -65,10 +72,11 @@ type OptionsInput struct {
 
 // NewOptions turns flag values into Options with defaults for the rest.
 func NewOptions(in OptionsInput) (Options, error) {
-	policy, err := egress.ParsePolicy(in.EgressAllow, in.EgressDeny, false)
+	policy, err := egress.ParsePolicy(in.EgressAllow, in.EgressDeny)
 	if err != nil {
 		return Options{}, fmt.Errorf("egress policy: %w", err)
 	}
+	policy.APIServer = in.APIServer
 	o := Options{
 		Concurrency:   in.Concurrency,
 		Heartbeat:     in.Heartbeat,
@@ -104,6 +112,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.TaskKeep <= 0 {
 		o.TaskKeep = 20
+	}
+	if o.Providers.Policy.IsZero() {
+		o.Providers.Policy = o.Egress
 	}
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}

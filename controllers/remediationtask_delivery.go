@@ -123,7 +123,7 @@ func (r *RemediationTaskReconciler) deliver(ctx context.Context, t *cxv1.Remedia
 func (r *RemediationTaskReconciler) send(ctx context.Context, t *cxv1.RemediationTask, s sink, ev cxv1.NotificationEvent, escalation int32) error {
 	headers := map[string]string{}
 	if s.HeadersSecretRef != nil {
-		data, err := secretReader{r.APIReader}.get(ctx, t.Namespace, s.HeadersSecretRef.Name)
+		data, err := secretReader{cached: r.Client, api: r.APIReader}.get(ctx, t.Namespace, s.HeadersSecretRef.Name)
 		if err != nil {
 			if errors.Is(err, providers.ErrSecretNotFound) {
 				return fmt.Errorf("secret %q with the sink's headers does not exist", s.HeadersSecretRef.Name)

@@ -28,7 +28,8 @@ import (
 // through the registry.
 type SignalSourceReconciler struct {
 	client.Client
-	// APIReader reads Secrets without caching their data.
+	// APIReader reads the metadata of a referenced Secret that is not in the
+	// cache, to tell a missing Secret from one without the opt-in label.
 	APIReader client.Reader
 	Registry  *providers.Registry
 	Engine    *engine.Engine
@@ -41,7 +42,6 @@ type SignalSourceReconciler struct {
 
 // +kubebuilder:rbac:groups=cx.cxops.io,resources=signalsources,verbs=get;list;watch
 // +kubebuilder:rbac:groups=cx.cxops.io,resources=signalsources/status,verbs=get;patch;update
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 
 // Reconcile builds, probes and registers the provider of one SignalSource.
 func (r *SignalSourceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -82,7 +82,7 @@ func (r *SignalSourceReconciler) Reconcile(ctx context.Context, req ctrl.Request
 // built, so that objectives report the provider's own errors while it is unreachable.
 func (r *SignalSourceReconciler) connect(ctx context.Context, src *cxv1.SignalSource, key string) (ctrl.Result, readiness) {
 	secrets := func(name string) (map[string][]byte, error) {
-		return secretReader{r.APIReader}.get(ctx, src.Namespace, name)
+		return secretReader{cached: r.Client, api: r.APIReader}.get(ctx, src.Namespace, name)
 	}
 	p, err := providers.New(src.Spec, secrets, r.Options.Providers)
 	if err != nil {
@@ -165,12 +165,14 @@ func readyIn(src *cxv1.SignalSource) bool {
 	return false
 }
 
-// SetupWithManager watches SignalSources (spec changes only) and the metadata of the
-// Secrets they reference.
+// SetupWithManager watches SignalSources (spec changes only) and the Secrets they
+// reference. The Secret informer is the manager's label-selected cache (see
+// SecretCache): it sees only Secrets labelled for cxops, so labelling a Secret
+// (an add event) or removing the label (a delete event) enqueues its sources.
 func (r *SignalSourceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&cxv1.SignalSource{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.sourcesForSecret)).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.sourcesForSecret)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.Concurrency}).
 		Named("signalsource").
 		Complete(r)

@@ -42,6 +42,10 @@ const (
 	ReasonSecretNotFound = "SecretNotFound"
 	// ReasonSecretInvalid: a referenced Secret lacks a key the spec needs.
 	ReasonSecretInvalid = "SecretInvalid"
+	// ReasonSecretNotUsable: a referenced Secret exists but is not labelled
+	// cx.cxops.io/usable-by=cxops (SecretUsableByLabel), so cxops does not read it;
+	// the message says which label to add.
+	ReasonSecretNotUsable = "SecretNotUsable"
 	// ReasonInvalidSpec: the spec passed the schema but cannot be used (for example a
 	// query template that does not parse).
 	ReasonInvalidSpec = "InvalidSpec"

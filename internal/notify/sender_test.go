@@ -87,7 +87,7 @@ func expectSafe(g Gomega, err error) {
 func TestSendDeliversBodyAndHeaders(t *testing.T) {
 	g := NewWithT(t)
 	srv, ch, _ := recordingServer(t, http.StatusAccepted, "ok")
-	s := NewSender(Options{}) // the real egress transport; the zero policy allows loopback
+	s := NewSender(Options{Policy: local}) // the real egress transport, with loopback allowed
 	n := sampleNotification()
 
 	err := s.Send(context.Background(), srv.URL+"/hooks/cx", map[string]string{
@@ -151,7 +151,7 @@ func TestNotificationJSON(t *testing.T) {
 func TestSendNon2xxReportsStatusOnly(t *testing.T) {
 	g := NewWithT(t)
 	srv, ch, _ := recordingServer(t, http.StatusInternalServerError, bodySecret+strings.Repeat("x", 200<<10))
-	s := NewSender(Options{})
+	s := NewSender(Options{Policy: local})
 
 	err := s.Send(context.Background(), srv.URL+"/hooks/"+secretToken+"?token="+secretToken,
 		map[string]string{"Authorization": "Bearer " + secretToken}, sampleNotification())
@@ -170,7 +170,7 @@ func TestSendDoesNotFollowRedirects(t *testing.T) {
 		http.Redirect(w, r, elsewhere.URL+"/steal", http.StatusTemporaryRedirect)
 	}))
 	t.Cleanup(srv.Close)
-	s := NewSender(Options{})
+	s := NewSender(Options{Policy: local})
 
 	err := s.Send(context.Background(), srv.URL, map[string]string{"Authorization": "Bearer " + secretToken}, sampleNotification())
 	expectSafe(g, err)
@@ -189,7 +189,7 @@ func TestSendTimesOut(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { close(release) }) // runs before srv.Close, which waits for handlers
-	s := NewSender(Options{Timeout: 100 * time.Millisecond})
+	s := NewSender(Options{Policy: local, Timeout: 100 * time.Millisecond})
 
 	err := s.Send(context.Background(), srv.URL+"/hooks/"+secretToken, nil, sampleNotification())
 	expectSafe(g, err)
@@ -203,12 +203,16 @@ func TestSendCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 
-	err := NewSender(Options{}).Send(ctx, srv.URL, nil, sampleNotification())
+	err := NewSender(Options{Policy: local}).Send(ctx, srv.URL, nil, sampleNotification())
 	expectSafe(g, err)
 	g.Expect(err.Error()).To(ContainSubstring("interrupted"))
 	g.Expect(errors.Is(err, context.Canceled)).To(BeTrue())
 	g.Expect(count.Load()).To(BeZero())
 }
+
+// local lets the sender call the test servers on loopback, which the default
+// egress policy refuses.
+var local = egress.Policy{Allow: egress.Loopback()}
 
 func TestSendBlockedByEgressPolicy(t *testing.T) {
 	srv, _, count := recordingServer(t, http.StatusOK, "")
@@ -222,7 +226,7 @@ func TestSendBlockedByEgressPolicy(t *testing.T) {
 	}{
 		{"allow list, IP literal", allowOthers, "127.0.0.1"},
 		{"allow list, name resolved at dial time", allowOthers, "localhost"},
-		{"deny loopback", egress.Policy{DenyLoopback: true}, "127.0.0.1"},
+		{"default policy denies loopback", egress.Policy{}, "127.0.0.1"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -260,7 +264,7 @@ func TestSendRespectsHostLimiter(t *testing.T) {
 	g := NewWithT(t)
 	srv, _, count := recordingServer(t, http.StatusOK, "")
 	// One call, then one an hour: the second cannot go within the timeout.
-	s := NewSender(Options{Limiter: egress.NewHostLimiter(rate.Every(time.Hour), 1), Timeout: time.Second})
+	s := NewSender(Options{Policy: local, Limiter: egress.NewHostLimiter(rate.Every(time.Hour), 1), Timeout: time.Second})
 
 	g.Expect(s.Send(context.Background(), srv.URL, nil, sampleNotification())).To(Succeed())
 	err := s.Send(context.Background(), srv.URL, nil, sampleNotification())
@@ -277,7 +281,7 @@ func TestSendNetworkErrorIsShort(t *testing.T) {
 	addr := l.Addr().String()
 	g.Expect(l.Close()).To(Succeed())
 
-	err = NewSender(Options{}).Send(context.Background(),
+	err = NewSender(Options{Policy: local}).Send(context.Background(),
 		"http://user:"+secretToken+"@"+addr+"/hooks/"+secretToken+"?token="+secretToken,
 		map[string]string{"Authorization": secretToken}, sampleNotification())
 	expectSafe(g, err)
@@ -294,7 +298,7 @@ func TestSendClosedConnection(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 
-	err := NewSender(Options{}).Send(context.Background(), srv.URL+"/hooks/"+secretToken, nil, sampleNotification())
+	err := NewSender(Options{Policy: local}).Send(context.Background(), srv.URL+"/hooks/"+secretToken, nil, sampleNotification())
 	expectSafe(g, err)
 	g.Expect(err.Error()).To(ContainSubstring("closed the connection before answering"))
 }
@@ -326,7 +330,7 @@ func TestSendRejectsBadInput(t *testing.T) {
 			if tc.mutate != nil {
 				tc.mutate(&n)
 			}
-			err := NewSender(Options{}).Send(context.Background(), tc.url, tc.headers, n)
+			err := NewSender(Options{Policy: local}).Send(context.Background(), tc.url, tc.headers, n)
 			expectSafe(g, err)
 			g.Expect(err.Error()).To(ContainSubstring(tc.want))
 		})

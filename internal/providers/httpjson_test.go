@@ -26,7 +26,7 @@ func TestHTTPJSONQuery(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(sampleDoc))
 	})
-	p := newHTTPProvider(t, &v1alpha1.HTTPSource{URL: srv.URL + "/export?apikey=" + secretWord}, nil, Options{})
+	p := newHTTPProvider(t, &v1alpha1.HTTPSource{URL: srv.URL + "/export?apikey=" + secretWord}, nil, Options{Policy: local})
 
 	tests := []struct {
 		query   string
@@ -138,7 +138,7 @@ func TestHTTPJSONResponses(t *testing.T) {
 				URL:          srv.URL + tt.path,
 				Timeout:      duration(200 * time.Millisecond),
 				MaxBodyBytes: ptrTo[int64](1024),
-			}, nil, Options{})
+			}, nil, Options{Policy: local})
 			probeErr := p.Probe(testContext(t))
 			v, queryErr := p.Query(testContext(t), "{.v}")
 			if tt.reason == "" {
@@ -193,7 +193,7 @@ func TestHTTPJSONHeadersFromSecret(t *testing.T) {
 				URL:              srv.URL,
 				HeadersSecretRef: &v1alpha1.LocalObjectReference{Name: "headers"},
 			}}
-			p, err := New(spec, secrets.Get, Options{})
+			p, err := New(spec, secrets.Get, Options{Policy: local})
 			if tt.newErr {
 				expectReason(g, err, tt.reason)
 				return
@@ -223,7 +223,7 @@ func TestHTTPJSONRedirectToAnotherHostKeepsHeaders(t *testing.T) {
 		URL:              srv.URL,
 		HeadersSecretRef: &v1alpha1.LocalObjectReference{Name: "headers"},
 	}}
-	p, err := New(spec, SecretMap{"headers": {"X-Api-Key": []byte(secretWord)}}.Get, Options{})
+	p, err := New(spec, SecretMap{"headers": {"X-Api-Key": []byte(secretWord)}}.Get, Options{Policy: local})
 	g.Expect(err).NotTo(HaveOccurred())
 	closeProvider(t, p)
 
@@ -243,21 +243,21 @@ func TestHTTPJSONTLS(t *testing.T) {
 		URL: srv.URL,
 		TLS: &v1alpha1.TLSConfig{CASecretRef: &v1alpha1.LocalObjectReference{Name: "ca"}},
 	}}
-	p, err := New(spec, secrets.Get, Options{})
+	p, err := New(spec, secrets.Get, Options{Policy: local})
 	g.Expect(err).NotTo(HaveOccurred())
 	closeProvider(t, p)
 	g.Expect(p.Query(testContext(t), "{.v}")).To(Equal(5.0))
 
-	untrusted := newHTTPProvider(t, &v1alpha1.HTTPSource{URL: srv.URL}, nil, Options{})
+	untrusted := newHTTPProvider(t, &v1alpha1.HTTPSource{URL: srv.URL}, nil, Options{Policy: local})
 	pe := expectReason(g, untrusted.Probe(testContext(t)), v1alpha1.ReasonUnreachable)
 	g.Expect(pe.Message).To(ContainSubstring("unknown authority"))
 }
 
 func TestHTTPJSONInvalidURL(t *testing.T) {
 	g := NewWithT(t)
-	_, err := New(v1alpha1.SignalSourceSpec{HTTP: &v1alpha1.HTTPSource{URL: "ftp://example.com/x"}}, nil, Options{})
+	_, err := New(v1alpha1.SignalSourceSpec{HTTP: &v1alpha1.HTTPSource{URL: "ftp://example.com/x"}}, nil, Options{Policy: local})
 	expectReason(g, err, v1alpha1.ReasonInvalidSpec)
-	_, err = New(v1alpha1.SignalSourceSpec{HTTP: &v1alpha1.HTTPSource{URL: "/relative"}}, nil, Options{})
+	_, err = New(v1alpha1.SignalSourceSpec{HTTP: &v1alpha1.HTTPSource{URL: "/relative"}}, nil, Options{Policy: local})
 	expectReason(g, err, v1alpha1.ReasonInvalidSpec)
 }
 

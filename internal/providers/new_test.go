@@ -72,7 +72,7 @@ func TestNewInvalidSpecs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
-			_, err := New(tt.spec, SecretMap{"s": {"token": []byte("x")}}.Get, Options{})
+			_, err := New(tt.spec, SecretMap{"s": {"token": []byte("x")}}.Get, Options{Policy: local})
 			expectReason(g, err, v1alpha1.ReasonInvalidSpec)
 			g.Expect(Kind(tt.spec)).To(Equal(tt.kind))
 		})
@@ -101,7 +101,7 @@ func TestNewSecretGetterErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
-			_, err := New(spec, tt.getter, Options{})
+			_, err := New(spec, tt.getter, Options{Policy: local})
 			g.Expect(err).To(HaveOccurred())
 			if tt.transient {
 				pe := expectReason(g, err, v1alpha1.ReasonSecretNotFound)
@@ -157,7 +157,7 @@ func TestHostRateLimitAppliesToProviders(t *testing.T) {
 		_, _ = w.Write([]byte(`{"v": 1}`))
 	})
 	limiter := egress.NewHostLimiter(rate.Every(time.Hour), 1)
-	p := newHTTPProvider(t, &v1alpha1.HTTPSource{URL: srv.URL}, nil, Options{Limiter: limiter})
+	p := newHTTPProvider(t, &v1alpha1.HTTPSource{URL: srv.URL}, nil, Options{Policy: local, Limiter: limiter})
 	g.Expect(p.Query(testContext(t), "{.v}")).To(Equal(1.0))
 
 	// The next token is an hour away, beyond the 10s timeout: refused at once.

@@ -122,7 +122,7 @@ func TestPrometheusQuery(t *testing.T) {
 		{query: "forbidden", reason: v1alpha1.ReasonUnauthorized, message: []string{"HTTP 403"}},
 		{query: "slow", reason: v1alpha1.ReasonUnreachable, message: []string{"no answer within 200ms"}},
 	}
-	p := newPromProvider(t, &v1alpha1.PrometheusSource{Address: srv.URL, Timeout: duration(200 * time.Millisecond)}, nil, Options{})
+	p := newPromProvider(t, &v1alpha1.PrometheusSource{Address: srv.URL, Timeout: duration(200 * time.Millisecond)}, nil, Options{Policy: local})
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
 			g := NewWithT(t)
@@ -145,7 +145,7 @@ func TestPrometheusBodyLimit(t *testing.T) {
 	g := NewWithT(t)
 	big := promOK("vector", `[{"metric":{"pad":"`+strings.Repeat("x", 4096)+`"},"value":[1,"1"]}]`)
 	srv := fakePrometheus(t, false, "", map[string]promResponse{"big": big})
-	p := newPromProvider(t, &v1alpha1.PrometheusSource{Address: srv.URL}, nil, Options{MaxBodyBytes: 1024})
+	p := newPromProvider(t, &v1alpha1.PrometheusSource{Address: srv.URL}, nil, Options{Policy: local, MaxBodyBytes: 1024})
 	_, err := p.Query(testContext(t), "big")
 	pe := expectReason(g, err, v1alpha1.ReasonBadResponse)
 	g.Expect(pe.Message).To(ContainSubstring("response body larger than 1024 bytes"))
@@ -157,7 +157,7 @@ func TestPrometheusUnreachable(t *testing.T) {
 	addr := srv.URL
 	srv.Close() // nothing listens there any more
 
-	p := newPromProvider(t, &v1alpha1.PrometheusSource{Address: addr}, nil, Options{})
+	p := newPromProvider(t, &v1alpha1.PrometheusSource{Address: addr}, nil, Options{Policy: local})
 	err := p.Probe(testContext(t))
 	pe := expectReason(g, err, v1alpha1.ReasonUnreachable)
 	g.Expect(pe.Message).To(ContainSubstring("connection refused"))
@@ -167,7 +167,7 @@ func TestPrometheusUnreachable(t *testing.T) {
 func TestPrometheusCanceledByCaller(t *testing.T) {
 	g := NewWithT(t)
 	srv := fakePrometheus(t, false, "", map[string]promResponse{"slow": {slow: true}})
-	p := newPromProvider(t, &v1alpha1.PrometheusSource{Address: srv.URL}, nil, Options{})
+	p := newPromProvider(t, &v1alpha1.PrometheusSource{Address: srv.URL}, nil, Options{Policy: local})
 	ctx, cancel := context.WithCancel(testContext(t))
 	cancel()
 	_, err := p.Query(ctx, "slow")
@@ -223,7 +223,7 @@ func TestPrometheusAuth(t *testing.T) {
 				Address: tt.addr,
 				Auth:    &v1alpha1.Auth{Type: tt.auth, SecretRef: v1alpha1.LocalObjectReference{Name: "creds"}},
 			}}
-			p, err := New(spec, secrets.Get, Options{})
+			p, err := New(spec, secrets.Get, Options{Policy: local})
 			if tt.newFail {
 				pe := expectReason(g, err, tt.reason)
 				g.Expect(pe.Message).To(ContainSubstring(`"creds"`))
@@ -278,7 +278,7 @@ func TestPrometheusTLS(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
 			spec := v1alpha1.SignalSourceSpec{Prometheus: &v1alpha1.PrometheusSource{Address: srv.URL, TLS: tt.tls}}
-			p, err := New(spec, secrets.Get, Options{})
+			p, err := New(spec, secrets.Get, Options{Policy: local})
 			if tt.newFail {
 				pe := expectReason(g, err, tt.reason)
 				g.Expect(pe.Message).To(ContainSubstring(tt.message))
@@ -300,7 +300,7 @@ func TestPrometheusTLS(t *testing.T) {
 func TestPrometheusNotFoundPath(t *testing.T) {
 	g := NewWithT(t)
 	srv := fakePrometheus(t, false, "", nil)
-	p := newPromProvider(t, &v1alpha1.PrometheusSource{Address: srv.URL + "/wrong-prefix"}, nil, Options{})
+	p := newPromProvider(t, &v1alpha1.PrometheusSource{Address: srv.URL + "/wrong-prefix"}, nil, Options{Policy: local})
 	err := p.Probe(testContext(t))
 	pe := expectReason(g, err, v1alpha1.ReasonBadResponse)
 	g.Expect(pe.Message).To(ContainSubstring("HTTP 404"))
