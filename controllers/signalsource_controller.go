@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -84,7 +85,7 @@ func (r *SignalSourceReconciler) connect(ctx context.Context, src *cxv1.SignalSo
 	secrets := func(name string) (map[string][]byte, error) {
 		return secretReader{cached: r.Client, api: r.APIReader}.get(ctx, src.Namespace, name)
 	}
-	p, err := providers.New(src.Spec, secrets, r.Options.Providers)
+	p, err := providers.New(src.Spec, secrets, r.Options.Providers.WithLogger(sourceLogger(src)))
 	if err != nil {
 		r.Registry.Delete(key)
 		r.Engine.TriggerSource(key)
@@ -154,6 +155,12 @@ func (r *SignalSourceReconciler) resetBackoff(src *cxv1.SignalSource) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.failures, types.NamespacedName{Namespace: src.Namespace, Name: src.Name})
+}
+
+// sourceLogger is the logger a source's provider writes the detail of failed calls
+// to (V(1)), from probes and from the engine's queries alike.
+func sourceLogger(src *cxv1.SignalSource) logr.Logger {
+	return ctrl.Log.WithName("signalsource").WithValues("namespace", src.Namespace, "name", src.Name)
 }
 
 func readyIn(src *cxv1.SignalSource) bool {

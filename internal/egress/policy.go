@@ -106,6 +106,15 @@ type Policy struct {
 	APIServer []netip.Addr
 }
 
+// UnreachableMessage is the one status message of an outbound call (signal source
+// or webhook) that got no valid answer from host: refused or reset connection,
+// TLS failure, unresolved name, no answer in time or an unexpected HTTP status
+// all read the same, so that a tenant cannot use cxops to learn what listens
+// where. The caller logs the detail at V(1).
+func UnreachableMessage(host string) string {
+	return fmt.Sprintf("could not get a valid answer from %s (details in the manager's debug log)", host)
+}
+
 // IsZero reports whether p is the zero Policy (the closed default).
 func (p Policy) IsZero() bool {
 	return len(p.Allow) == 0 && len(p.Deny) == 0 && len(p.APIServer) == 0

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/cxops/cxops/api/v1alpha1"
@@ -83,10 +84,22 @@ type Options struct {
 	// MaxBodyBytes is the largest response body read when the spec sets none.
 	// Defaults to DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// Logger receives, at V(1), the detail of failures that status reports only
+	// as "could not get a valid answer" (connection refused, TLS, HTTP status),
+	// with the keys that name the source. When unset, the logger of the call's
+	// context is used.
+	Logger logr.Logger
 	// Transport, when set, replaces the transport built from Policy and the
 	// spec's TLS settings (which are then ignored). Auth, headers, rate limits and
 	// body limits still apply. For tests.
 	Transport http.RoundTripper
+}
+
+// WithLogger returns o with Logger set, such as the logger of one SignalSource
+// with its namespace and name.
+func (o Options) WithLogger(l logr.Logger) Options {
+	o.Logger = l
+	return o
 }
 
 func (o Options) withDefaults() Options {
