@@ -49,9 +49,13 @@ const (
 	// ReasonInvalidSpec: the spec passed the schema but cannot be used (for example a
 	// query template that does not parse).
 	ReasonInvalidSpec = "InvalidSpec"
-	// ReasonUnreachable: the signal source did not answer.
+	// ReasonUnreachable: the signal source gave no valid answer: no connection, a
+	// TLS failure, no answer in time or an unexpected HTTP status (401 and 403
+	// included). The message is the same for all; the detail is in the manager's
+	// debug log.
 	ReasonUnreachable = "Unreachable"
-	// ReasonUnauthorized: the signal source refused the credentials.
+	// ReasonUnauthorized is no longer set by cxops (a refusal of the credentials
+	// reads as Unreachable); kept for objects that still carry it.
 	ReasonUnauthorized = "Unauthorized"
 	// ReasonBadResponse: the signal source answered with something that is not a
 	// single number.

@@ -4,7 +4,10 @@
 // A provider returns exactly one number or an error; it never turns an empty answer
 // into a zero. Errors carry a Reason (a condition reason from api/v1alpha1) and a
 // message a person can act on. Response bodies and credentials never appear in
-// either.
+// either. A call that got no valid answer (connection, TLS, timeout, HTTP status)
+// has one message whatever the cause, egress.UnreachableMessage, so that a source
+// cannot be used as a port scanner; the cause goes to the debug log (Options.Logger
+// at V(1)).
 package providers
 
 import (
@@ -38,8 +41,8 @@ type Provider interface {
 
 // Error is a provider failure with the condition reason that describes it.
 type Error struct {
-	// Reason is a condition reason such as Unreachable, Unauthorized, BadResponse,
-	// NoData or BlockedAddress.
+	// Reason is a condition reason such as Unreachable, BadResponse, NoData or
+	// BlockedAddress.
 	Reason string
 	// Message says what went wrong, without response bodies or secrets.
 	Message string
