@@ -115,6 +115,14 @@ func UnreachableMessage(host string) string {
 	return fmt.Sprintf("could not get a valid answer from %s (details in the manager's debug log)", host)
 }
 
+// BlockedNameMessage is the status message of a call to host (a name, with its
+// port) that resolves to a refused address. It names neither the address nor the
+// rule, which would let a tenant read the cluster's DNS; the caller logs them at
+// V(1).
+func BlockedNameMessage(host string) string {
+	return fmt.Sprintf("host %s resolves to an address the egress policy refuses (ask whoever runs cxops for an --egress-allow entry)", host)
+}
+
 // IsZero reports whether p is the zero Policy (the closed default).
 func (p Policy) IsZero() bool {
 	return len(p.Allow) == 0 && len(p.Deny) == 0 && len(p.APIServer) == 0

@@ -177,7 +177,7 @@ func (s *Sender) Send(ctx context.Context, rawURL string, headers map[string]str
 	// the resolved address when dialing.
 	if addr, perr := netip.ParseAddr(u.Hostname()); perr == nil {
 		if err := s.policy.Check(addr); err != nil {
-			return blockedError(err, host)
+			return blockedError(ctx, err, host)
 		}
 	}
 	header, err := buildHeader(headers, n)
@@ -304,14 +304,17 @@ func validHeaderValue(s string) bool {
 }
 
 // blockedError describes a refusal by the egress policy.
-func blockedError(err error, host string) error {
+func blockedError(ctx context.Context, err error, host string) error {
 	var be *egress.BlockedError
 	if errors.As(err, &be) {
 		if be.Addr.IsValid() {
 			if name, _, _ := net.SplitHostPort(host); name == be.Addr.String() || host == be.Addr.String() {
 				return newError(be, "webhook address %s is blocked by the egress policy (%s)", be.Addr, be.Why)
 			}
-			return newError(be, "webhook address %s (host %s) is blocked by the egress policy (%s)", be.Addr, host, be.Why)
+			// A name: neither the address nor the rule, which would let the
+			// sink's author read the cluster's DNS.
+			logr.FromContextOrDiscard(ctx).V(1).Info("webhook address refused by the egress policy", "host", host, "detail", be.Error())
+			return newError(be, "%s", egress.BlockedNameMessage(host))
 		}
 		return newError(be, "webhook host %s is blocked by the egress policy (%s)", host, be.Why)
 	}
@@ -322,7 +325,7 @@ func blockedError(err error, host string) error {
 // errors repeat the full URL, so their text is never used; only their kind.
 func (s *Sender) describe(parent context.Context, err error, host string) error {
 	if egress.IsBlocked(err) {
-		return blockedError(err, host)
+		return blockedError(parent, err, host)
 	}
 	if perr := parent.Err(); perr != nil {
 		return newError(perr, "webhook call to %s interrupted: %v", host, perr)

@@ -18,8 +18,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"reflect"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -193,7 +195,7 @@ func callError(parent context.Context, err error, e endpoint) *Error {
 	var tooLarge *bodyTooLargeError
 	switch {
 	case errors.As(err, &blocked):
-		return &Error{Reason: v1alpha1.ReasonBlockedAddress, Message: fmt.Sprintf("%s: %v", e.target, blocked), Err: blocked}
+		return &Error{Reason: v1alpha1.ReasonBlockedAddress, Message: e.blockedMessage(parent, blocked), Err: blocked}
 	case errors.As(err, &tooLarge):
 		return &Error{Reason: v1alpha1.ReasonBadResponse, Message: fmt.Sprintf("%s: %v", e.target, tooLarge), Err: tooLarge}
 	case parent.Err() != nil:
@@ -205,6 +207,21 @@ func callError(parent context.Context, err error, e endpoint) *Error {
 	default:
 		return e.unreachable(parent, describeNetError(cause), cause)
 	}
+}
+
+// blockedMessage describes a refusal by the egress policy. For an IP literal it
+// repeats the address and the rule; for a name it says neither (the detail goes
+// to the debug log), so that a source cannot be used to read the cluster's DNS.
+func (e endpoint) blockedMessage(ctx context.Context, blocked *egress.BlockedError) string {
+	name, _, err := net.SplitHostPort(e.host)
+	if err != nil {
+		name = e.host
+	}
+	if _, perr := netip.ParseAddr(strings.Trim(name, "[]")); perr == nil || e.host == "" {
+		return fmt.Sprintf("%s: %v", e.target, blocked)
+	}
+	e.logger(ctx).V(1).Info("signal source address refused by the egress policy", "host", e.host, "detail", blocked.Error())
+	return egress.BlockedNameMessage(e.host)
 }
 
 // statusError is e.unreachable for an unexpected HTTP status.
