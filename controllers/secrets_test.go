@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -17,8 +18,10 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	cxv1 "github.com/cxops/cxops/api/v1alpha1"
+	"github.com/cxops/cxops/internal/providers"
 )
 
 // Markers planted in the victim's Secrets: none may ever reach the attacker.
@@ -240,4 +243,41 @@ func TestSecretCacheHoldsOnlyLabelledSecrets(t *testing.T) {
 		g.Expect(s.Name).NotTo(Equal("private"))
 		g.Expect(s.Annotations).NotTo(HaveKey(corev1.LastAppliedConfigAnnotation))
 	}
+}
+
+// TestSecretReaderRefusesUnlabelledSecretsWhateverTheCache: the reader keeps the
+// rule when the cache is not label-selected (another manager's settings), tells a
+// missing Secret from an unlabelled one, and never returns an unlabelled Secret's
+// data.
+func TestSecretReaderRefusesUnlabelledSecretsWhateverTheCache(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	unlabelled := unlabelledSecret("ns", "plain", nil)
+	unlabelled.Data = map[string][]byte{"token": []byte(markerBearer)}
+	labelled := secret("ns", "opted-in", nil)
+	labelled.Data = map[string][]byte{"token": []byte("t")}
+	fresh := secret("ns", "just-labelled", nil)
+
+	// A cache that holds every Secret.
+	everything := fake.NewClientBuilder().WithScheme(scheme).WithObjects(unlabelled.DeepCopy(), labelled.DeepCopy()).Build()
+	api := fake.NewClientBuilder().WithScheme(scheme).WithObjects(unlabelled.DeepCopy(), labelled.DeepCopy(), fresh.DeepCopy()).Build()
+	r := secretReader{cached: everything, api: api}
+
+	data, err := r.get(ctx, "ns", "plain")
+	g.Expect(errors.Is(err, providers.ErrSecretNotUsable)).To(BeTrue(), "error: %v", err)
+	g.Expect(err.Error()).To(ContainSubstring("kubectl label secret plain cx.cxops.io/usable-by=cxops"))
+	g.Expect(data).To(BeNil())
+
+	data, err = r.get(ctx, "ns", "opted-in")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(data).To(HaveKeyWithValue("token", []byte("t")))
+
+	_, err = r.get(ctx, "ns", "absent")
+	g.Expect(errors.Is(err, providers.ErrSecretNotFound)).To(BeTrue(), "error: %v", err)
+
+	// Labelled a moment ago, not in the cache yet: a transient error, not a refusal.
+	_, err = r.get(ctx, "ns", "just-labelled")
+	g.Expect(err).To(HaveOccurred())
+	g.Expect(errors.Is(err, providers.ErrSecretNotUsable)).To(BeFalse())
+	g.Expect(errors.Is(err, providers.ErrSecretNotFound)).To(BeFalse())
 }
