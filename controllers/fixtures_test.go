@@ -125,6 +125,14 @@ func task(ns, name string) *cxv1.RemediationTask {
 	}
 }
 
+// secret is a Secret labelled for cxops (cx.cxops.io/usable-by=cxops).
 func secret(ns, name string, data map[string]string) *corev1.Secret {
+	s := unlabelledSecret(ns, name, data)
+	s.Labels = map[string]string{cxv1.SecretUsableByLabel: cxv1.SecretUsableByValue}
+	return s
+}
+
+// unlabelledSecret is a Secret cxops must not read.
+func unlabelledSecret(ns, name string, data map[string]string) *corev1.Secret {
 	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, StringData: data}
 }

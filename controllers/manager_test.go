@@ -14,8 +14,11 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/cxops/cxops/internal/egress"
 )
 
 var (
@@ -42,6 +45,8 @@ func startManager(ctx context.Context, cfg *rest.Config) (func(time.Duration), e
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
+		// The production cache of Secrets: only those labelled for cxops.
+		Cache: cache.Options{ByObject: CacheByObject()},
 		// Tests restart the manager in the same process.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
@@ -61,6 +66,8 @@ func startManager(ctx context.Context, cfg *rest.Config) (func(time.Duration), e
 		DeliveryWorkers:    4,
 		DeliveryMinBackoff: 20 * time.Millisecond,
 		DeliveryMaxBackoff: 200 * time.Millisecond,
+		// The test servers listen on loopback, which the default policy refuses.
+		Egress: egress.Policy{Allow: egress.Loopback()},
 	})
 	if err != nil {
 		return nil, err

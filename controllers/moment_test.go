@@ -6,7 +6,6 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -227,8 +226,7 @@ func TestSourceWithMissingSecret(t *testing.T) {
 
 	// The Secret appears: the source is built, and the probe reports the address
 	// unreachable (nothing listens on port 1).
-	create(g, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "prom-token"},
-		Data: map[string][]byte{"token": []byte("s3cret")}})
+	create(g, secret(ns, "prom-token", map[string]string{"token": "s3cret"}))
 	g.Eventually(func(g Gomega) {
 		s := get(g, src)
 		ready := cond(s.Status.Conditions, cxv1.ReadyCondition)

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,7 +41,10 @@ type Options struct {
 	Clock Clock
 	// Providers are the settings of every signal provider.
 	Providers providers.Options
-	// Egress guards webhook deliveries.
+	// Egress guards every outbound call: webhook deliveries, and signal sources
+	// when Providers.Policy is the zero Policy. The zero Policy is closed inside a
+	// cluster (no loopback, private ranges, link-local or metadata addresses); tests
+	// that call 127.0.0.1 pass egress.Policy{Allow: egress.Loopback()}.
 	Egress egress.Policy
 	// DeliveryWorkers is how many webhook notifications are sent at once, off
 	// the reconcile workers (default 8).
@@ -68,10 +72,13 @@ type Clock interface {
 
 // OptionsInput is what the manager's flags provide.
 type OptionsInput struct {
-	Concurrency   int
-	Heartbeat     time.Duration
-	EgressAllow   string
-	EgressDeny    string
+	Concurrency int
+	Heartbeat   time.Duration
+	EgressAllow string
+	EgressDeny  string
+	// APIServer lists the Kubernetes API server's addresses, refused by the egress
+	// policy unless allowed one by one (see egress.Policy.APIServer).
+	APIServer     []netip.Addr
 	HostRate      float64
 	TaskRetention time.Duration
 	TaskKeep      int
@@ -81,10 +88,11 @@ type OptionsInput struct {
 
 // NewOptions turns flag values into Options with defaults for the rest.
 func NewOptions(in OptionsInput) (Options, error) {
-	policy, err := egress.ParsePolicy(in.EgressAllow, in.EgressDeny, false)
+	policy, err := egress.ParsePolicy(in.EgressAllow, in.EgressDeny)
 	if err != nil {
 		return Options{}, fmt.Errorf("egress policy: %w", err)
 	}
+	policy.APIServer = in.APIServer
 	o := Options{
 		Concurrency:    in.Concurrency,
 		Heartbeat:      in.Heartbeat,
@@ -133,6 +141,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.DeliveryMaxBackoff < o.DeliveryMinBackoff {
 		o.DeliveryMaxBackoff = max(o.DeliveryMinBackoff, notify.MaxBackoff)
+	}
+	if o.Providers.Policy.IsZero() {
+		o.Providers.Policy = o.Egress
 	}
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}

@@ -30,8 +30,8 @@ import (
 // workers), and deleted when retention says so.
 type RemediationTaskReconciler struct {
 	client.Client
-	// APIReader reads tasks before delivery and the sinks' header Secrets,
-	// without caching them.
+	// APIReader reads tasks uncached, and the metadata of a sink's header Secret
+	// that is not in the cache (see secretReader).
 	APIReader client.Reader
 	Recorder  events.EventRecorder
 	Options   Options

@@ -364,7 +364,7 @@ func (r *RemediationTaskReconciler) reportAttempt(ctx context.Context, t *cxv1.R
 func (r *RemediationTaskReconciler) send(ctx context.Context, t *cxv1.RemediationTask, s sink, w due) error {
 	headers := map[string]string{}
 	if s.HeadersSecretRef != nil {
-		data, err := secretReader{r.APIReader}.get(ctx, t.Namespace, s.HeadersSecretRef.Name)
+		data, err := secretReader{cached: r.Client, api: r.APIReader}.get(ctx, t.Namespace, s.HeadersSecretRef.Name)
 		if err != nil {
 			if errors.Is(err, providers.ErrSecretNotFound) {
 				return fmt.Errorf("secret %q with the sink's headers does not exist", s.HeadersSecretRef.Name)

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -29,7 +30,8 @@ import (
 // through the registry.
 type SignalSourceReconciler struct {
 	client.Client
-	// APIReader reads Secrets without caching their data.
+	// APIReader reads the metadata of a referenced Secret that is not in the
+	// cache, to tell a missing Secret from one without the opt-in label.
 	APIReader client.Reader
 	Registry  *providers.Registry
 	Engine    *engine.Engine
@@ -46,7 +48,6 @@ type SignalSourceReconciler struct {
 
 // +kubebuilder:rbac:groups=cx.cxops.io,resources=signalsources,verbs=get;list;watch
 // +kubebuilder:rbac:groups=cx.cxops.io,resources=signalsources/status,verbs=get;patch;update
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 
 // Reconcile builds, probes and registers the provider of one SignalSource.
 func (r *SignalSourceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -87,9 +88,9 @@ func (r *SignalSourceReconciler) Reconcile(ctx context.Context, req ctrl.Request
 // built, so that objectives report the provider's own errors while it is unreachable.
 func (r *SignalSourceReconciler) connect(ctx context.Context, src *cxv1.SignalSource, key string) (ctrl.Result, readiness) {
 	secrets := func(name string) (map[string][]byte, error) {
-		return secretReader{r.APIReader}.get(ctx, src.Namespace, name)
+		return secretReader{cached: r.Client, api: r.APIReader}.get(ctx, src.Namespace, name)
 	}
-	p, err := providers.New(src.Spec, secrets, r.Options.Providers)
+	p, err := providers.New(src.Spec, secrets, r.Options.Providers.WithLogger(sourceLogger(src)))
 	if err != nil {
 		r.Registry.Delete(key)
 		r.Engine.TriggerSource(key)
@@ -173,6 +174,12 @@ func (r *SignalSourceReconciler) resetBackoff(src *cxv1.SignalSource) {
 	delete(r.failures, types.NamespacedName{Namespace: src.Namespace, Name: src.Name})
 }
 
+// sourceLogger is the logger a source's provider writes the detail of failed calls
+// to (V(1)), from probes and from the engine's queries alike.
+func sourceLogger(src *cxv1.SignalSource) logr.Logger {
+	return ctrl.Log.WithName("signalsource").WithValues("namespace", src.Namespace, "name", src.Name)
+}
+
 func readyIn(src *cxv1.SignalSource) bool {
 	for _, c := range src.Status.Conditions {
 		if c.Type == cxv1.ReadyCondition {
@@ -182,12 +189,15 @@ func readyIn(src *cxv1.SignalSource) bool {
 	return false
 }
 
-// SetupWithManager watches SignalSources (spec changes only) and the metadata of the
-// Secrets they reference, and reconciles a source whose fetch outcome changed.
+// SetupWithManager watches SignalSources (spec changes only), the Secrets they
+// reference, and reconciles a source whose fetch outcome changed. The Secret
+// informer is the manager's label-selected cache (see SecretCache): it sees only
+// Secrets labelled for cxops, so labelling a Secret (an add event) or removing
+// the label (a delete event) enqueues its sources.
 func (r *SignalSourceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&cxv1.SignalSource{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.sourcesForSecret)).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.sourcesForSecret)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.Concurrency}).
 		Named("signalsource")
 	if r.Fetches != nil {

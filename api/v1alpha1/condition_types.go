@@ -46,12 +46,20 @@ const (
 	ReasonSecretNotFound = "SecretNotFound"
 	// ReasonSecretInvalid: a referenced Secret lacks a key the spec needs.
 	ReasonSecretInvalid = "SecretInvalid"
+	// ReasonSecretNotUsable: a referenced Secret exists but is not labelled
+	// cx.cxops.io/usable-by=cxops (SecretUsableByLabel), so cxops does not read it;
+	// the message says which label to add.
+	ReasonSecretNotUsable = "SecretNotUsable"
 	// ReasonInvalidSpec: the spec passed the schema but cannot be used (for example a
 	// query template that does not parse).
 	ReasonInvalidSpec = "InvalidSpec"
-	// ReasonUnreachable: the signal source did not answer.
+	// ReasonUnreachable: the signal source gave no valid answer: no connection, a
+	// TLS failure, no answer in time or an unexpected HTTP status (401 and 403
+	// included). The message is the same for all; the detail is in the manager's
+	// debug log.
 	ReasonUnreachable = "Unreachable"
-	// ReasonUnauthorized: the signal source refused the credentials.
+	// ReasonUnauthorized is no longer set by cxops (a refusal of the credentials
+	// reads as Unreachable); kept for objects that still carry it.
 	ReasonUnauthorized = "Unauthorized"
 	// ReasonBadResponse: the signal source answered with something that is not a
 	// single number.

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -13,6 +15,9 @@ import (
 	"github.com/cxops/cxops/config/crd"
 	"github.com/cxops/cxops/internal/localcp"
 )
+
+// loopbackCIDRs is what a local run adds to --egress-allow.
+const loopbackCIDRs = "127.0.0.0/8,::1/128"
 
 // clusterConfig connects to the cluster of the current kubeconfig, or, when asked
 // to or when none is reachable, starts a local control plane and returns its
@@ -60,8 +65,12 @@ Press Ctrl-C to stop; the data stays in %s for the next start.
 }
 
 // localDefaults turns off the metrics and probe listeners on a local run unless they
-// were asked for: nothing scrapes them, and fixed ports would collide.
+// were asked for (nothing scrapes them, and fixed ports would collide), and allows
+// loopback in the egress policy: the demo's Prometheus and webhooks run on this
+// machine.
 func localDefaults(f *flags) {
+	f.local = true
+	f.egressAllow = strings.Join(slices.DeleteFunc([]string{loopbackCIDRs, f.egressAllow}, func(s string) bool { return s == "" }), ",")
 	set := map[string]bool{}
 	flag.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 	if !set["metrics-bind-address"] {

@@ -84,9 +84,12 @@ func parseFlags() *flags {
 	flag.DurationVar(&f.heartbeat, "status-heartbeat", 5*time.Minute,
 		"How often a moment's last values are refreshed in status when nothing changes (transitions are written at once).")
 	flag.StringVar(&f.egressAllow, "egress-allow", "",
-		"Comma-separated CIDRs outbound calls (signal sources, webhooks) may reach; empty allows all but the denied.")
+		"Comma-separated CIDRs outbound calls (signal sources, webhooks) may reach although denied by default: loopback, "+
+			"10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, fc00::/7 and the API server's addresses are denied "+
+			"unless listed here (the most specific entry decides; the API server only by its own address). "+
+			"Example: the ClusterIP of an in-cluster Prometheus, 10.96.12.34.")
 	flag.StringVar(&f.egressDeny, "egress-deny", "",
-		"Comma-separated CIDRs outbound calls may never reach, in addition to link-local and metadata addresses.")
+		"Comma-separated CIDRs outbound calls may not reach, in addition to the defaults (link-local and metadata addresses are always denied).")
 	flag.Float64Var(&f.hostRate, "egress-host-rate", 10, "Outbound requests per second per host.")
 	flag.DurationVar(&f.taskRetention, "task-retention", 7*24*time.Hour, "How long resolved remediation tasks are kept.")
 	flag.IntVar(&f.taskKeep, "task-keep", 20, "How many resolved remediation tasks are kept per moment at most.")
@@ -153,11 +156,13 @@ func run(f *flags) error {
 	cfg.Burst = f.burst
 	cfg.UserAgent = "cxops-manager"
 
+	apiServer := apiServerAddrs(cfg, f)
 	opts, err := controllers.NewOptions(controllers.OptionsInput{
 		Concurrency:    f.concurrency,
 		Heartbeat:      f.heartbeat,
 		EgressAllow:    f.egressAllow,
 		EgressDeny:     f.egressDeny,
+		APIServer:      apiServer,
 		HostRate:       f.hostRate,
 		TaskRetention:  f.taskRetention,
 		TaskKeep:       f.taskKeep,
@@ -199,6 +204,7 @@ func run(f *flags) error {
 	if err := mgr.AddReadyzCheck("informers", cachesSynced(mgr.GetCache())); err != nil {
 		return err
 	}
-	log.Info("starting manager", "leaderElection", f.leaderElect, "metrics", f.metricsAddr, "heartbeat", f.heartbeat)
+	log.Info("starting manager", "leaderElection", f.leaderElect, "metrics", f.metricsAddr, "heartbeat", f.heartbeat,
+		"egress", opts.Egress.String())
 	return mgr.Start(ctrl.SetupSignalHandler())
 }

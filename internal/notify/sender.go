@@ -9,8 +9,11 @@
 // (checked on the resolved address at dial time) and per-host rate limit; redirects
 // are not followed, so the headers from the sink's Secret only ever reach the
 // configured host; errors never contain response bodies, header values or the
-// URL's path, query or credentials, and are short enough for a status field. The
-// package does not log.
+// URL's path, query or credentials, and are short enough for a status field.
+// Failures to get a valid answer (refused connection, TLS, unresolved name,
+// timeout, a status other than 2xx) all read egress.UnreachableMessage, so that a
+// sink cannot be used to learn what listens where; the detail goes to the
+// logger of the caller's context at V(1).
 package notify
 
 import (
@@ -30,6 +33,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/go-logr/logr"
 
 	"github.com/cxops/cxops/internal/egress"
 	"github.com/cxops/cxops/internal/textutil"
@@ -112,8 +117,9 @@ func NewSender(opts Options) *Sender {
 	}
 }
 
-// StatusError is returned by Send when the webhook answered with a status other
-// than 2xx (redirects included: they are not followed).
+// StatusError is wrapped by the error Send returns when the webhook answered with
+// a status other than 2xx (redirects included: they are not followed); the
+// message is egress.UnreachableMessage, and errors.As finds the StatusError.
 type StatusError struct {
 	// StatusCode is the HTTP status code of the answer.
 	StatusCode int
@@ -149,15 +155,15 @@ func newError(cause error, format string, args ...any) error {
 // makes one attempt: it returns nil when the webhook answered 2xx, and otherwise
 // an error whose message is safe to put in status (at most MaxErrorLength bytes,
 // no response body, no header value, no URL path, query or credentials):
-//   - *StatusError for any other answer ("webhook answered 500 Internal Server
-//     Error"); the body is drained up to 64 KiB and discarded;
+//   - egress.UnreachableMessage, wrapping *StatusError, for any other answer; the
+//     body is drained up to 64 KiB and discarded;
 //   - an error wrapping *egress.BlockedError when the egress policy refuses the
 //     address (egress.IsBlocked reports it), before anything is sent;
 //   - an error wrapping egress.ErrRateLimited when the host's rate limit does not
 //     allow a call within the timeout;
-//   - an error wrapping context.DeadlineExceeded when the webhook did not answer
-//     within the timeout;
-//   - a short description of other network failures.
+//   - egress.UnreachableMessage, wrapping context.DeadlineExceeded, when the
+//     webhook did not answer within the timeout, and for every other network or
+//     TLS failure (the detail is logged at V(1) to the context's logger).
 func (s *Sender) Send(ctx context.Context, rawURL string, headers map[string]string, n Notification) error {
 	u, err := parseURL(rawURL)
 	if err != nil {
@@ -171,7 +177,7 @@ func (s *Sender) Send(ctx context.Context, rawURL string, headers map[string]str
 	// the resolved address when dialing.
 	if addr, perr := netip.ParseAddr(u.Hostname()); perr == nil {
 		if err := s.policy.Check(addr); err != nil {
-			return blockedError(err, host)
+			return blockedError(ctx, err, host)
 		}
 	}
 	header, err := buildHeader(headers, n)
@@ -210,7 +216,15 @@ func (s *Sender) Send(ctx context.Context, rawURL string, headers map[string]str
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
 		return nil
 	}
-	return &StatusError{StatusCode: resp.StatusCode}
+	se := &StatusError{StatusCode: resp.StatusCode}
+	return unreachable(parent, host, se.Error(), se)
+}
+
+// unreachable is the one error of a call that got no valid answer from host; the
+// detail goes to the debug log only.
+func unreachable(ctx context.Context, host, detail string, cause error) error {
+	logr.FromContextOrDiscard(ctx).V(1).Info("webhook gave no valid answer", "host", host, "detail", textutil.Truncate(detail, 300))
+	return &sendError{msg: textutil.Truncate(egress.UnreachableMessage(host), MaxErrorLength), cause: cause}
 }
 
 // parseURL accepts absolute http and https URLs. Its errors never repeat the URL,
@@ -290,14 +304,17 @@ func validHeaderValue(s string) bool {
 }
 
 // blockedError describes a refusal by the egress policy.
-func blockedError(err error, host string) error {
+func blockedError(ctx context.Context, err error, host string) error {
 	var be *egress.BlockedError
 	if errors.As(err, &be) {
 		if be.Addr.IsValid() {
 			if name, _, _ := net.SplitHostPort(host); name == be.Addr.String() || host == be.Addr.String() {
 				return newError(be, "webhook address %s is blocked by the egress policy (%s)", be.Addr, be.Why)
 			}
-			return newError(be, "webhook address %s (host %s) is blocked by the egress policy (%s)", be.Addr, host, be.Why)
+			// A name: neither the address nor the rule, which would let the
+			// sink's author read the cluster's DNS.
+			logr.FromContextOrDiscard(ctx).V(1).Info("webhook address refused by the egress policy", "host", host, "detail", be.Error())
+			return newError(be, "%s", egress.BlockedNameMessage(host))
 		}
 		return newError(be, "webhook host %s is blocked by the egress policy (%s)", host, be.Why)
 	}
@@ -308,24 +325,30 @@ func blockedError(err error, host string) error {
 // errors repeat the full URL, so their text is never used; only their kind.
 func (s *Sender) describe(parent context.Context, err error, host string) error {
 	if egress.IsBlocked(err) {
-		return blockedError(err, host)
+		return blockedError(parent, err, host)
 	}
 	if perr := parent.Err(); perr != nil {
 		return newError(perr, "webhook call to %s interrupted: %v", host, perr)
 	}
 	var ne net.Error
 	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-		return newError(context.DeadlineExceeded, "webhook %s did not answer within %s", host, s.timeout)
+		return unreachable(parent, host, fmt.Sprintf("did not answer within %s", s.timeout), context.DeadlineExceeded)
 	}
+	return unreachable(parent, host, detail(err), nil)
+}
+
+// detail says briefly why a call failed, for the debug log. The client's errors
+// repeat the full URL, so their text is never used; only their kind.
+func detail(err error) string {
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {
 		if dnsErr.IsNotFound {
-			return newError(nil, "webhook host %s not found (DNS)", host)
+			return "host not found (DNS)"
 		}
-		return newError(nil, "DNS lookup of webhook host %s failed", host)
+		return "DNS lookup failed"
 	}
 	if errors.Is(err, syscall.ECONNREFUSED) {
-		return newError(nil, "webhook host %s refused the connection", host)
+		return "connection refused"
 	}
 	var (
 		verifyErr    *tls.CertificateVerificationError
@@ -336,16 +359,16 @@ func (s *Sender) describe(parent context.Context, err error, host string) error 
 	)
 	switch {
 	case errors.As(err, &verifyErr), errors.As(err, &unknownCA), errors.As(err, &hostnameErr), errors.As(err, &invalidCert):
-		return newError(nil, "TLS certificate of webhook host %s could not be verified", host)
+		return "TLS certificate could not be verified"
 	case errors.As(err, &recordHdrErr):
-		return newError(nil, "TLS handshake with webhook host %s failed: the answer is not TLS", host)
+		return "TLS handshake failed: the answer is not TLS"
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
-		return newError(nil, "webhook host %s closed the connection before answering", host)
+		return "closed the connection before answering"
 	}
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
-		return newError(nil, "could not reach webhook host %s: %s", host, errno.Error())
+		return errno.Error()
 	}
-	return newError(nil, "could not reach webhook host %s", host)
+	return "network failure"
 }

@@ -14,7 +14,13 @@ import (
 
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/cxops/cxops/internal/egress"
 )
+
+// local lets providers call the test servers on loopback, which the default
+// egress policy refuses.
+var local = egress.Policy{Allow: egress.Loopback()}
 
 // secretWord is planted in response bodies and credentials; no message may contain
 // it.

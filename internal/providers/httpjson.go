@@ -13,7 +13,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 
 	"golang.org/x/net/http/httpguts"
 	"k8s.io/client-go/util/jsonpath"
@@ -25,10 +24,9 @@ import (
 // httpJSONProvider GETs a JSON document and selects one number from it with a
 // JSONPath expression.
 type httpJSONProvider struct {
-	client  *sourceClient
-	url     string
-	target  string
-	timeout time.Duration
+	endpoint
+	client *sourceClient
+	url    string
 }
 
 func newHTTPJSON(spec *v1alpha1.HTTPSource, secrets SecretGetter, opts Options) (*httpJSONProvider, error) {
@@ -57,10 +55,9 @@ func newHTTPJSON(spec *v1alpha1.HTTPSource, secrets SecretGetter, opts Options) 
 		maxBody = *spec.MaxBodyBytes
 	}
 	return &httpJSONProvider{
-		client:  newSourceClient(tlsCfg, header, maxBody, opts),
-		url:     spec.URL,
-		target:  safeURL(spec.URL),
-		timeout: timeout,
+		endpoint: newEndpoint(safeURL(spec.URL), spec.URL, timeout, opts.Logger),
+		client:   newSourceClient(tlsCfg, header, maxBody, opts),
+		url:      spec.URL,
 	}, nil
 }
 
@@ -116,7 +113,7 @@ func (p *httpJSONProvider) fetch(ctx context.Context) (any, error) {
 	}
 	resp, err := p.client.client.Do(req)
 	if err != nil {
-		return nil, callError(ctx, err, p.target, p.timeout)
+		return nil, callError(ctx, err, p.endpoint)
 	}
 	defer func() {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
@@ -124,15 +121,15 @@ func (p *httpJSONProvider) fetch(ctx context.Context) (any, error) {
 	}()
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return nil, Errorf(v1alpha1.ReasonUnauthorized, "%s refused the credentials (HTTP %d)", p.target, resp.StatusCode)
+		return nil, statusError(ctx, p.endpoint, resp.StatusCode, "the credentials were refused")
 	case resp.StatusCode/100 == 3:
-		return nil, Errorf(v1alpha1.ReasonBadResponse, "%s answered HTTP %d (%s)", p.target, resp.StatusCode, redirectHint)
+		return nil, statusError(ctx, p.endpoint, resp.StatusCode, redirectHint)
 	case resp.StatusCode/100 != 2:
-		return nil, Errorf(v1alpha1.ReasonBadResponse, "%s answered HTTP %d", p.target, resp.StatusCode)
+		return nil, statusError(ctx, p.endpoint, resp.StatusCode, "")
 	}
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, callError(ctx, err, p.target, p.timeout)
+		return nil, callError(ctx, err, p.endpoint)
 	}
 	var doc any
 	if err := json.Unmarshal(body, &doc); err != nil {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/cxops/cxops/api/v1alpha1"
@@ -33,9 +34,27 @@ const (
 // does not exist. A Kubernetes NotFound API error is recognized as well.
 var ErrSecretNotFound = errors.New("secret not found")
 
+// ErrSecretNotUsable may be returned (or wrapped) by a SecretGetter when the Secret
+// exists but is not labelled for cxops (v1alpha1.SecretUsableByLabel): its data
+// was not read.
+var ErrSecretNotUsable = errors.New("secret not labelled for cxops")
+
+// SecretNotUsableMessage says that the Secret name (used for purpose, which may be
+// empty) is not opted in, and which label to add. The caller that read the Secret's metadata only
+// knows it exists; nothing of its data is involved.
+func SecretNotUsableMessage(name, purpose string) string {
+	if purpose != "" {
+		purpose = " (" + purpose + ")"
+	}
+	return fmt.Sprintf("Secret %q%s is not labelled for cxops, so cxops does not read it; if cxops may use it "+
+		"(its values are sent to whatever references it in this namespace), add the label: kubectl label secret %s %s=%s",
+		name, purpose, name, v1alpha1.SecretUsableByLabel, v1alpha1.SecretUsableByValue)
+}
+
 // SecretGetter returns the data of the Secret with the given name in the
 // SignalSource's namespace. It returns an error matching ErrSecretNotFound, or a
-// Kubernetes NotFound error, when the Secret does not exist; any other error is
+// Kubernetes NotFound error, when the Secret does not exist, and one matching
+// ErrSecretNotUsable when it exists without the opt-in label; any other error is
 // taken as a failure to read it.
 type SecretGetter func(name string) (map[string][]byte, error)
 
@@ -65,10 +84,22 @@ type Options struct {
 	// MaxBodyBytes is the largest response body read when the spec sets none.
 	// Defaults to DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// Logger receives, at V(1), the detail of failures that status reports only
+	// as "could not get a valid answer" (connection refused, TLS, HTTP status),
+	// with the keys that name the source. When unset, the logger of the call's
+	// context is used.
+	Logger logr.Logger
 	// Transport, when set, replaces the transport built from Policy and the
 	// spec's TLS settings (which are then ignored). Auth, headers, rate limits and
 	// body limits still apply. For tests.
 	Transport http.RoundTripper
+}
+
+// WithLogger returns o with Logger set, such as the logger of one SignalSource
+// with its namespace and name.
+func (o Options) WithLogger(l logr.Logger) Options {
+	o.Logger = l
+	return o
 }
 
 func (o Options) withDefaults() Options {
@@ -105,8 +136,9 @@ func Kind(spec v1alpha1.SignalSourceSpec) string {
 // does not contact the source: call Probe for that.
 //
 // Every error is an *Error: InvalidSpec for a spec that cannot be used,
-// SecretNotFound for a missing Secret, SecretInvalid for a Secret lacking a key or
-// holding an unusable value. When secrets fails for another reason than a missing
+// SecretNotFound for a missing Secret, SecretNotUsable for a Secret without the
+// opt-in label, SecretInvalid for a Secret lacking a key or holding an unusable
+// value. When secrets fails for another reason than a missing
 // Secret (a transient API error, RBAC), the reason is SecretNotFound too, with a
 // message saying the Secret could not be read and Err wrapping the getter's error;
 // the caller should retry.
@@ -172,6 +204,8 @@ func getSecret(secrets SecretGetter, name, purpose string) (map[string][]byte, e
 		return data, nil
 	case errors.Is(err, ErrSecretNotFound) || apierrors.IsNotFound(err):
 		return nil, notFound(err)
+	case errors.Is(err, ErrSecretNotUsable):
+		return nil, &Error{Reason: v1alpha1.ReasonSecretNotUsable, Message: SecretNotUsableMessage(name, purpose), Err: err}
 	default:
 		return nil, &Error{
 			Reason:  v1alpha1.ReasonSecretNotFound,

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,7 +73,7 @@ func TestNewInvalidSpecs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
-			_, err := New(tt.spec, SecretMap{"s": {"token": []byte("x")}}.Get, Options{})
+			_, err := New(tt.spec, SecretMap{"s": {"token": []byte("x")}}.Get, Options{Policy: local})
 			expectReason(g, err, v1alpha1.ReasonInvalidSpec)
 			g.Expect(Kind(tt.spec)).To(Equal(tt.kind))
 		})
@@ -101,7 +102,7 @@ func TestNewSecretGetterErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
-			_, err := New(spec, tt.getter, Options{})
+			_, err := New(spec, tt.getter, Options{Policy: local})
 			g.Expect(err).To(HaveOccurred())
 			if tt.transient {
 				pe := expectReason(g, err, v1alpha1.ReasonSecretNotFound)
@@ -157,7 +158,7 @@ func TestHostRateLimitAppliesToProviders(t *testing.T) {
 		_, _ = w.Write([]byte(`{"v": 1}`))
 	})
 	limiter := egress.NewHostLimiter(rate.Every(time.Hour), 1)
-	p := newHTTPProvider(t, &v1alpha1.HTTPSource{URL: srv.URL}, nil, Options{Limiter: limiter})
+	p := newHTTPProvider(t, &v1alpha1.HTTPSource{URL: srv.URL}, nil, Options{Policy: local, Limiter: limiter})
 	g.Expect(p.Query(testContext(t), "{.v}")).To(Equal(1.0))
 
 	// The next token is an hour away, beyond the 10s timeout: refused at once.
@@ -188,3 +189,24 @@ func TestOptionsTransportReplacesTheNetwork(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestBlockedNameDoesNotRevealItsAddress: a name that resolves to a refused
+// address is refused without saying the address (or which range holds it), so that
+// a source cannot be used to read the cluster's DNS. An IP literal is repeated, as
+// its author wrote it.
+func TestBlockedNameDoesNotRevealItsAddress(t *testing.T) {
+	g := NewWithT(t)
+	srv := newTestServer(t, false, func(w http.ResponseWriter, r *http.Request) {})
+	_, port, _ := strings.Cut(srv.Listener.Addr().String(), "127.0.0.1:")
+	logs := &logSink{}
+	p := newHTTPProvider(t, &v1alpha1.HTTPSource{URL: "http://localhost:" + port + "/x"}, nil, Options{Logger: logs.logger(1)})
+	pe := expectReason(g, p.Probe(testContext(t)), v1alpha1.ReasonBlockedAddress)
+	g.Expect(pe.Message).To(Equal("host localhost:" + port + " resolves to an address the egress policy refuses (ask whoever runs cxops for an --egress-allow entry)"))
+	g.Expect(egress.IsBlocked(pe)).To(BeTrue())
+	g.Expect(logs.all()).To(MatchRegexp(`127\.0\.0\.1|::1`))
+	g.Expect(srv.hits.Load()).To(BeZero())
+
+	p = newHTTPProvider(t, &v1alpha1.HTTPSource{URL: srv.URL + "/x"}, nil, Options{})
+	pe = expectReason(g, p.Probe(testContext(t)), v1alpha1.ReasonBlockedAddress)
+	g.Expect(pe.Message).To(ContainSubstring("address 127.0.0.1 is refused by the egress policy (loopback"))
+}

@@ -28,10 +28,9 @@ const maxSeriesShown = 3
 
 // prometheusProvider runs instant PromQL queries.
 type prometheusProvider struct {
-	api     promv1.API
-	client  *sourceClient
-	target  string
-	timeout time.Duration
+	endpoint
+	api    promv1.API
+	client *sourceClient
 }
 
 func newPrometheus(spec *v1alpha1.PrometheusSource, secrets SecretGetter, opts Options) (*prometheusProvider, error) {
@@ -53,10 +52,9 @@ func newPrometheus(spec *v1alpha1.PrometheusSource, secrets SecretGetter, opts O
 		return nil, Errorf(v1alpha1.ReasonInvalidSpec, "prometheus address %q is not a valid URL", safeURL(spec.Address))
 	}
 	return &prometheusProvider{
-		api:     promv1.NewAPI(c),
-		client:  sc,
-		target:  "prometheus at " + safeURL(spec.Address),
-		timeout: timeout,
+		endpoint: newEndpoint("prometheus at "+safeURL(spec.Address), spec.Address, timeout, opts.Logger),
+		api:      promv1.NewAPI(c),
+		client:   sc,
 	}, nil
 }
 
@@ -124,14 +122,11 @@ func (p *prometheusProvider) CloseIdleConnections() { p.client.CloseIdleConnecti
 func (p *prometheusProvider) queryError(parent context.Context, st *callState, err error) *Error {
 	status := int(st.status.Load())
 	if status == http.StatusUnauthorized || status == http.StatusForbidden {
-		return &Error{
-			Reason:  v1alpha1.ReasonUnauthorized,
-			Message: fmt.Sprintf("%s refused the credentials (HTTP %d)", p.target, status),
-		}
+		return statusError(parent, p.endpoint, status, "the credentials were refused")
 	}
 	var apiErr *promv1.Error
 	if !errors.As(err, &apiErr) {
-		return callError(parent, err, p.target, p.timeout)
+		return callError(parent, err, p.endpoint)
 	}
 	// Keep the API error without its Detail, which is the response body.
 	clean := &promv1.Error{Type: apiErr.Type, Msg: apiErr.Msg}
@@ -144,15 +139,17 @@ func (p *prometheusProvider) queryError(parent context.Context, st *callState, e
 	case promv1.ErrTimeout, promv1.ErrCanceled:
 		return &Error{Reason: v1alpha1.ReasonUnreachable, Message: fmt.Sprintf("%s did not finish the query in time: %s", p.target, msg), Err: clean}
 	}
+	// An unexpected status reads like any other failure to get an answer (see
+	// endpoint.unreachable); the hint goes to the debug log with it.
 	switch {
 	case status == http.StatusBadGateway || status == http.StatusServiceUnavailable || status == http.StatusGatewayTimeout:
-		return &Error{Reason: v1alpha1.ReasonUnreachable, Message: fmt.Sprintf("%s answered HTTP %d (unavailable, or the query timed out)", p.target, status), Err: clean}
+		return statusError(parent, p.endpoint, status, "unavailable, or the query timed out")
 	case status == http.StatusNotFound:
-		return &Error{Reason: v1alpha1.ReasonBadResponse, Message: fmt.Sprintf("%s answered HTTP 404 (is the address the root of the Prometheus API?)", p.target), Err: clean}
+		return statusError(parent, p.endpoint, status, "is the address the root of the Prometheus API?")
 	case status/100 == 3:
-		return &Error{Reason: v1alpha1.ReasonBadResponse, Message: fmt.Sprintf("%s answered HTTP %d (%s)", p.target, status, redirectHint), Err: clean}
+		return statusError(parent, p.endpoint, status, redirectHint)
 	case status != 0 && status/100 != 2:
-		return &Error{Reason: v1alpha1.ReasonBadResponse, Message: fmt.Sprintf("%s answered HTTP %d", p.target, status), Err: clean}
+		return statusError(parent, p.endpoint, status, "")
 	case strings.Contains(apiErr.Msg, `unexpected value type "string"`):
 		return &Error{Reason: v1alpha1.ReasonBadResponse, Message: "query returned a string, expected an instant vector or a scalar", Err: clean}
 	case apiErr.Type == promv1.ErrBadResponse:

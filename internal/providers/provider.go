@@ -4,7 +4,10 @@
 // A provider returns exactly one number or an error; it never turns an empty answer
 // into a zero. Errors carry a Reason (a condition reason from api/v1alpha1) and a
 // message a person can act on. Response bodies and credentials never appear in
-// either.
+// either. A call that got no valid answer (connection, TLS, timeout, HTTP status)
+// has one message whatever the cause, egress.UnreachableMessage, so that a source
+// cannot be used as a port scanner; the cause goes to the debug log (Options.Logger
+// at V(1)).
 package providers
 
 import (
@@ -15,11 +18,15 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"reflect"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/go-logr/logr"
 
 	"github.com/cxops/cxops/api/v1alpha1"
 	"github.com/cxops/cxops/internal/egress"
@@ -36,8 +43,8 @@ type Provider interface {
 
 // Error is a provider failure with the condition reason that describes it.
 type Error struct {
-	// Reason is a condition reason such as Unreachable, Unauthorized, BadResponse,
-	// NoData or BlockedAddress.
+	// Reason is a condition reason such as Unreachable, BadResponse, NoData or
+	// BlockedAddress.
 	Reason string
 	// Message says what went wrong, without response bodies or secrets.
 	Message string
@@ -137,30 +144,93 @@ func sameProvider(a, b Provider) bool {
 	return a == b
 }
 
+// endpoint names the source of a provider in messages and logs.
+type endpoint struct {
+	// target names the source in messages about its answer, such as
+	// "prometheus at http://prometheus:9090".
+	target string
+	// host is the host and port, the only thing a message about a call that got
+	// no valid answer names.
+	host    string
+	timeout time.Duration
+	// log is Options.Logger; when unset the call context's logger is used.
+	log logr.Logger
+}
+
+func newEndpoint(target, rawURL string, timeout time.Duration, log logr.Logger) endpoint {
+	host := ""
+	if u, err := url.Parse(rawURL); err == nil {
+		host = textutil.Truncate(u.Host, 200)
+	}
+	return endpoint{target: target, host: host, timeout: timeout, log: log}
+}
+
+func (e endpoint) logger(ctx context.Context) logr.Logger {
+	if e.log.GetSink() != nil {
+		return e.log
+	}
+	return logr.FromContextOrDiscard(ctx)
+}
+
+// unreachable is the one answer for a call that got no valid answer: a transport
+// or TLS failure, a name that does not resolve, no answer in time, or an
+// unexpected HTTP status. The message is the same for all (otherwise a source
+// would tell its author what listens where, a port scanner); detail, which says
+// which, goes to the debug log (V(1)) only.
+func (e endpoint) unreachable(ctx context.Context, detail string, cause error) *Error {
+	e.logger(ctx).V(1).Info("signal source gave no valid answer", "host", e.host, "detail", textutil.Truncate(detail, 300))
+	return &Error{Reason: v1alpha1.ReasonUnreachable, Message: egress.UnreachableMessage(e.host), Err: cause}
+}
+
 // callError maps the error of an HTTP call to a source to an *Error. parent is the
-// caller's context, timeout the per-call timeout, and target names the source in
-// the message, such as "prometheus at http://prometheus:9090".
+// caller's context.
 //
-// The message never contains the request URL's query or credentials, nor anything
-// from a response body.
-func callError(parent context.Context, err error, target string, timeout time.Duration) *Error {
+// Refusals by the egress policy, bodies over the limit, the operator's own rate
+// limit and the caller's cancellation are told as such; every other failure is
+// e.unreachable. The message never contains the request URL's path, query or
+// credentials, nor anything from a response body.
+func callError(parent context.Context, err error, e endpoint) *Error {
 	cause := unwrapURLError(err)
 	var blocked *egress.BlockedError
 	var tooLarge *bodyTooLargeError
 	switch {
 	case errors.As(err, &blocked):
-		return &Error{Reason: v1alpha1.ReasonBlockedAddress, Message: fmt.Sprintf("%s: %v", target, blocked), Err: blocked}
+		return &Error{Reason: v1alpha1.ReasonBlockedAddress, Message: e.blockedMessage(parent, blocked), Err: blocked}
 	case errors.As(err, &tooLarge):
-		return &Error{Reason: v1alpha1.ReasonBadResponse, Message: fmt.Sprintf("%s: %v", target, tooLarge), Err: tooLarge}
+		return &Error{Reason: v1alpha1.ReasonBadResponse, Message: fmt.Sprintf("%s: %v", e.target, tooLarge), Err: tooLarge}
 	case parent.Err() != nil:
-		return &Error{Reason: v1alpha1.ReasonUnreachable, Message: fmt.Sprintf("%s: call canceled: %v", target, parent.Err()), Err: parent.Err()}
+		return &Error{Reason: v1alpha1.ReasonUnreachable, Message: fmt.Sprintf("%s: call canceled: %v", e.target, parent.Err()), Err: parent.Err()}
 	case errors.Is(err, egress.ErrRateLimited):
-		return &Error{Reason: v1alpha1.ReasonUnreachable, Message: fmt.Sprintf("%s: the per-host rate limit would delay the call beyond its %s timeout", target, timeout), Err: cause}
+		return &Error{Reason: v1alpha1.ReasonUnreachable, Message: fmt.Sprintf("%s: the per-host rate limit would delay the call beyond its %s timeout", e.target, e.timeout), Err: cause}
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
-		return &Error{Reason: v1alpha1.ReasonUnreachable, Message: fmt.Sprintf("%s: no answer within %s", target, timeout), Err: cause}
+		return e.unreachable(parent, fmt.Sprintf("no answer within %s", e.timeout), cause)
 	default:
-		return &Error{Reason: v1alpha1.ReasonUnreachable, Message: fmt.Sprintf("%s: %s", target, describeNetError(cause)), Err: cause}
+		return e.unreachable(parent, describeNetError(cause), cause)
 	}
+}
+
+// blockedMessage describes a refusal by the egress policy. For an IP literal it
+// repeats the address and the rule; for a name it says neither (the detail goes
+// to the debug log), so that a source cannot be used to read the cluster's DNS.
+func (e endpoint) blockedMessage(ctx context.Context, blocked *egress.BlockedError) string {
+	name, _, err := net.SplitHostPort(e.host)
+	if err != nil {
+		name = e.host
+	}
+	if _, perr := netip.ParseAddr(strings.Trim(name, "[]")); perr == nil || e.host == "" {
+		return fmt.Sprintf("%s: %v", e.target, blocked)
+	}
+	e.logger(ctx).V(1).Info("signal source address refused by the egress policy", "host", e.host, "detail", blocked.Error())
+	return egress.BlockedNameMessage(e.host)
+}
+
+// statusError is e.unreachable for an unexpected HTTP status.
+func statusError(ctx context.Context, e endpoint, status int, hint string) *Error {
+	detail := fmt.Sprintf("answered HTTP %d", status)
+	if hint != "" {
+		detail += " (" + hint + ")"
+	}
+	return e.unreachable(ctx, detail, fmt.Errorf("HTTP status %d", status))
 }
 
 // unwrapURLError drops the *url.Error layer, whose text contains the request URL.

@@ -57,9 +57,12 @@ func TestReasonOf(t *testing.T) {
 func TestDescribeNetErrorHidesURL(t *testing.T) {
 	g := NewWithT(t)
 	err := &url.Error{Op: "Get", URL: "http://h/x?apikey=" + secretWord, Err: errors.New("boom")}
-	pe := callError(context.Background(), err, "http://h/x", 0)
+	logs := &logSink{}
+	pe := callError(context.Background(), err, newEndpoint("http://h/x", "http://h/x", 0, logs.logger(1)))
 	g.Expect(pe.Reason).To(Equal(v1alpha1.ReasonUnreachable))
-	g.Expect(pe.Message).To(Equal("http://h/x: boom"))
+	g.Expect(pe.Message).To(Equal("could not get a valid answer from h (details in the manager's debug log)"))
 	g.Expect(pe.Err.Error()).NotTo(ContainSubstring(secretWord))
+	g.Expect(logs.all()).To(ContainSubstring("boom"))
+	g.Expect(logs.all()).NotTo(ContainSubstring(secretWord))
 	g.Expect(safeURL("https://user:" + secretWord + "@h:8443/p?apikey=" + secretWord + "#f")).To(Equal("https://h:8443/p"))
 }

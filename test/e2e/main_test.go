@@ -16,12 +16,14 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	cxv1 "github.com/cxops/cxops/api/v1alpha1"
 	"github.com/cxops/cxops/controllers"
+	"github.com/cxops/cxops/internal/egress"
 	"github.com/cxops/cxops/internal/testenv"
 )
 
@@ -64,12 +66,18 @@ func run(m *testing.M) int {
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
+		Cache:                  cache.Options{ByObject: controllers.CacheByObject()},
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	if _, err := controllers.Setup(mgr, controllers.Options{Registerer: prometheus.NewRegistry()}); err != nil {
+	if _, err := controllers.Setup(mgr, controllers.Options{
+		Registerer: prometheus.NewRegistry(),
+		// Prometheus and the test servers listen on loopback, which the default
+		// egress policy refuses.
+		Egress: egress.Policy{Allow: egress.Loopback()},
+	}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
