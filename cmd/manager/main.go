@@ -190,7 +190,8 @@ func run(f *flags) error {
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
-	if _, err := controllers.Setup(mgr, opts); err != nil {
+	sys, err := controllers.Setup(mgr, opts)
+	if err != nil {
 		return fmt.Errorf("setting up the controllers: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
@@ -202,6 +203,10 @@ func run(f *flags) error {
 	// Not ready while an informer cannot list its kind (an object it cannot decode,
 	// RBAC): the controllers would be blind.
 	if err := mgr.AddReadyzCheck("informers", cachesSynced(mgr.GetCache())); err != nil {
+		return err
+	}
+	// Not ready while the leader's evaluation makes no progress.
+	if err := mgr.AddReadyzCheck("evaluation", func(*http.Request) error { return sys.Engine.Stalled() }); err != nil {
 		return err
 	}
 	log.Info("starting manager", "leaderElection", f.leaderElect, "metrics", f.metricsAddr, "heartbeat", f.heartbeat,

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -157,6 +158,7 @@ type Engine struct {
 	outbox     []outcome  // source outcome changes to deliver outside the lock
 	epoch      uint64     // one per evaluated tick, to coalesce notifications
 	started    bool
+	progress   time.Time // when a fetch last completed (or the engine started)
 	waiting    bool      // the loop is blocked waiting for armedFor (tests)
 	armedFor   time.Time // the due time the loop's timer is armed for, zero if none
 
@@ -254,6 +256,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		return errors.New("engine: already started")
 	}
 	e.started = true
+	e.progress = e.clock.Now()
 	e.mu.Unlock()
 
 	var wg sync.WaitGroup
@@ -262,6 +265,29 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	e.loop(ctx)
 	wg.Wait()
+	return nil
+}
+
+// Stalled returns an error while the engine has due work that it has not made
+// progress on for longer than twice the fetch timeout (at least a minute): the
+// scheduling loop is not dispatching (the heap holds an overdue group), or every
+// worker is busy and none has finished a fetch in that time. A slow tenant alone
+// never stalls the engine: its fetches are capped per namespace and source. It
+// returns nil before Start (a replica that does not lead evaluates nothing).
+func (e *Engine) Stalled() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.started {
+		return nil
+	}
+	now := e.clock.Now()
+	limit := max(2*e.fetchTimeout, time.Minute)
+	if len(e.heap) > 0 && now.Sub(e.heap[0].due) > limit {
+		return fmt.Errorf("evaluation is stalled: a check due at %s has not been dispatched", e.heap[0].due.UTC().Format(time.RFC3339))
+	}
+	if e.busy >= e.workers && now.Sub(e.progress) > limit {
+		return fmt.Errorf("evaluation is stalled: all %d fetch workers have been busy since %s", e.workers, e.progress.UTC().Format(time.RFC3339))
+	}
 	return nil
 }
 

@@ -345,3 +345,27 @@ func TestClockJumpIsNotStale(t *testing.T) {
 	h.g.Expect(h.snapshot(m)[0].State.LastEvaluated).To(Equal(last.Add(time.Hour)))
 	h.g.Expect(h.notifications(m)).To(Equal(1), "no Unknown in between")
 }
+
+// /readyz asks the engine whether it is stalled: every worker busy with no fetch
+// finished for longer than twice the fetch timeout.
+func TestStalledWhenEveryWorkerHangs(t *testing.T) {
+	h := newHarness(t, Options{Workers: 2, MaxFetchesPerNamespace: 2, MaxFetchesPerSource: 2, FetchTimeout: time.Hour})
+	h.g.Expect(h.e.Stalled()).To(Succeed(), "not started: not stalled")
+	p := newTestProvider(nil)
+	p.block = make(chan struct{})
+	h.reg.Set("shop/hang", p)
+	h.e.Set(moment("m"), []Registration{
+		reg("a", "shop/hang", "q1", spec(v1alpha1.OpGreaterOrEqual, 0)),
+		reg("b", "shop/hang", "q2", spec(v1alpha1.OpGreaterOrEqual, 0)),
+	})
+	h.start()
+	h.clk.SetTime(t0.Add(time.Second))
+	h.g.Eventually(func() int {
+		h.e.mu.Lock()
+		defer h.e.mu.Unlock()
+		return h.e.busy
+	}, 2*time.Second).Should(Equal(2))
+	h.g.Expect(h.e.Stalled()).To(Succeed(), "busy, but not for long")
+	h.clk.SetTime(t0.Add(2*time.Hour + 2*time.Second))
+	h.g.Expect(h.e.Stalled()).To(MatchError(ContainSubstring("all 2 fetch workers have been busy")))
+}

@@ -386,6 +386,7 @@ func (e *Engine) runGroup(ctx context.Context, g *group, owners []Owner) []Owner
 	}
 
 	e.mu.Lock()
+	e.progress = now
 	g.startedAt = time.Time{}
 	g.src.inflight--
 	g.src.ns.inflight--
