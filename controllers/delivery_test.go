@@ -185,7 +185,7 @@ func TestDeliveryNeverGivesUp(t *testing.T) {
 		c := cond(tk.Status.Conditions, cxv1.DeliveredCondition)
 		g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
 		g.Expect(c.Reason).To(Equal(cxv1.ReasonDeliveryFailed))
-		g.Expect(c.Message).To(ContainSubstring("moment/ops Opened: webhook answered 503 Service Unavailable"))
+		g.Expect(c.Message).To(ContainSubstring("moment/ops Opened: could not get a valid answer from"))
 	}, timeout, poll).Should(Succeed())
 	g.Eventually(func(g Gomega) int { return eventsOf(g, tk, "DeliveryFailed") }, timeout, poll).Should(Equal(1), "one Warning per failure streak")
 

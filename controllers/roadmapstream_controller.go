@@ -31,6 +31,8 @@ const indexStreamMoments = "cx.cxops.io/addressed-moments"
 type RoadmapStreamReconciler struct {
 	client.Client
 	Options Options
+
+	grace *graceTracker
 }
 
 // +kubebuilder:rbac:groups=cx.cxops.io,resources=roadmapstreams,verbs=get;list;watch
@@ -134,27 +136,32 @@ func (r *RoadmapStreamReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		}
 		setCondition(&st.Conditions, s.Generation, cxv1.OnTrackCondition, metav1.ConditionTrue, cxv1.ReasonInitiativesOnTrack, msg)
 	}
+	var outcome readiness
 	switch {
 	case len(missing) > 0:
-		msg := fmt.Sprintf("initiatives address moments that do not exist in namespace %s: %s",
-			s.Namespace, strings.Join(sortedKeys(missing), ", "))
+		msg := fmt.Sprintf("initiatives address moments that do not exist in namespace %s: %s (%s)",
+			s.Namespace, strings.Join(sortedKeys(missing), ", "), existingNames(ctx, r.Client, &cxv1.MomentList{}, s.Namespace))
 		if len(objectiveNotFound) > 0 {
 			msg += "; " + strings.Join(objectiveNotFound, "; ")
 		}
-		setReadiness(&st.Conditions, s.Generation, waiting(cxv1.ReasonMomentNotFound, msg))
+		outcome = waiting(cxv1.ReasonMomentNotFound, msg)
 	case len(objectiveNotFound) > 0:
 		// A misspelt objective needs a change to the stream or to the moment.
-		setReadiness(&st.Conditions, s.Generation, stalled(cxv1.ReasonObjectiveNotFound, strings.Join(objectiveNotFound, "; ")))
+		outcome = stalled(cxv1.ReasonObjectiveNotFound, strings.Join(objectiveNotFound, "; "))
 	default:
-		setReadiness(&st.Conditions, s.Generation, ready(cxv1.ReasonSucceeded, "initiatives measured"))
+		outcome = ready(cxv1.ReasonSucceeded, "initiatives measured")
 	}
+	outcome, stallIn := r.grace.apply("stream/"+req.String(), outcome, before.Status.Conditions, now)
+	setReadiness(&st.Conditions, s.Generation, outcome)
 	st.ObservedGeneration = s.Generation
+	logReadiness(ctrl.LoggerFrom(ctx), before.Status.Conditions, st.Conditions)
 
 	if _, err := patchStatus(ctx, r.Client, before, s, func(o client.Object) any { return o.(*cxv1.RoadmapStream).Status }); err != nil {
 		return done(ctrl.Result{}, err)
 	}
-	// Risk depends on the date: look again as days pass.
-	return ctrl.Result{RequeueAfter: wait.Jitter(time.Hour, 0.1)}, nil
+	// Risk depends on the date: look again as days pass, or when a missing
+	// moment's grace period ends.
+	return ctrl.Result{RequeueAfter: minPositive(stallIn, wait.Jitter(time.Hour, 0.1))}, nil
 }
 
 // maxInitiativeMessage is the schema limit of status.initiatives[].message.

@@ -68,10 +68,10 @@ func Setup(mgr ctrl.Manager, opts Options) (*System, error) {
 	sender := notify.NewSender(notify.Options{Policy: opts.Egress, Limiter: opts.Providers.Limiter})
 
 	reconcilers := []interface{ SetupWithManager(ctrl.Manager) error }{
-		&SignalSourceReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Registry: registry, Engine: eng, Options: opts, Fetches: fetches},
+		&SignalSourceReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Registry: registry, Engine: eng, Options: opts, Fetches: fetches, Recorder: recorder, grace: grace},
 		&MomentReconciler{Client: mgr.GetClient(), Engine: eng, Recorder: recorder, Options: opts, Notifications: moments, grace: grace},
 		&JourneyReconciler{Client: mgr.GetClient(), Engine: eng, Options: opts, Notifications: journeys, Metrics: metrics, grace: grace},
-		&RoadmapStreamReconciler{Client: mgr.GetClient(), Options: opts},
+		&RoadmapStreamReconciler{Client: mgr.GetClient(), Options: opts, grace: grace},
 		&RemediationTaskReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Options: opts, Sender: sender, Metrics: metrics, Deadlines: tasks},
 	}
 	for _, r := range reconcilers {

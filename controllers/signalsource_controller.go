@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -9,9 +10,11 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -40,7 +43,10 @@ type SignalSourceReconciler struct {
 	// engine's SourceOutcome hook) and asks for a reconcile when it changes. Nil
 	// disables it: readiness then follows the probe alone.
 	Fetches *fetchOutcomes
+	// Recorder raises events when a source starts failing and when it recovers.
+	Recorder events.EventRecorder
 
+	grace    *graceTracker
 	mu       sync.Mutex
 	failures map[types.NamespacedName]int
 	seen     map[types.NamespacedName]int64
@@ -65,11 +71,20 @@ func (r *SignalSourceReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	}
 	before := src.DeepCopy()
 	key := req.String()
+	if err := r.firstSight(ctx, src); err != nil {
+		return done(ctrl.Result{}, err)
+	}
+	before = src.DeepCopy()
 
 	res, outcome := r.connect(ctx, src, key)
+	outcome, stallIn := r.grace.apply("source/"+key, outcome, before.Status.Conditions, r.Options.Clock.Now())
+	if stallIn > 0 && (res.RequeueAfter <= 0 || stallIn < res.RequeueAfter) {
+		res.RequeueAfter = stallIn
+	}
 	src.Status.Provider = providers.Kind(src.Spec)
 	src.Status.ObservedGeneration = src.Generation
 	setReadiness(&src.Status.Conditions, src.Generation, outcome)
+	r.recordTransitions(ctx, before, src)
 	if outcome.ready {
 		now := metav1.NewTime(r.Options.Clock.Now()).Rfc3339Copy()
 		last := before.Status.LastProbeTime
@@ -82,6 +97,43 @@ func (r *SignalSourceReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		return done(ctrl.Result{}, err)
 	}
 	return res, nil
+}
+
+// firstSight writes, for a new generation of a source that is probed over the
+// network, Ready=False and Reconciling=True (reason Evaluating) before the probe,
+// which may take up to its timeout: kstatus sees the source InProgress, not
+// Current with an old status.
+func (r *SignalSourceReconciler) firstSight(ctx context.Context, src *cxv1.SignalSource) error {
+	if src.Status.ObservedGeneration == src.Generation || src.Spec.Static != nil {
+		return nil
+	}
+	before := src.DeepCopy()
+	src.Status.ObservedGeneration = src.Generation
+	src.Status.Provider = providers.Kind(src.Spec)
+	setReadiness(&src.Status.Conditions, src.Generation, waiting(cxv1.ReasonEvaluating,
+		fmt.Sprintf("probing the %s source for generation %d", providers.Kind(src.Spec), src.Generation)))
+	_, err := patchStatus(ctx, r.Client, before, src, func(o client.Object) any { return o.(*cxv1.SignalSource).Status })
+	return err
+}
+
+// recordTransitions logs every change of Ready and raises an event when the
+// source starts failing and when it recovers: what a person wants to know.
+func (r *SignalSourceReconciler) recordTransitions(ctx context.Context, before, after *cxv1.SignalSource) {
+	logReadiness(ctrl.LoggerFrom(ctx), before.Status.Conditions, after.Status.Conditions)
+	if r.Recorder == nil {
+		return
+	}
+	b := apimeta.FindStatusCondition(before.Status.Conditions, cxv1.ReadyCondition)
+	a := apimeta.FindStatusCondition(after.Status.Conditions, cxv1.ReadyCondition)
+	if a == nil || b == nil || b.Reason == cxv1.ReasonEvaluating || a.Reason == cxv1.ReasonEvaluating {
+		return
+	}
+	switch {
+	case b.Status == metav1.ConditionTrue && a.Status != metav1.ConditionTrue:
+		r.Recorder.Eventf(after, nil, corev1.EventTypeWarning, "SourceFailing", "Probe", "%s: %s", a.Reason, a.Message)
+	case b.Status != metav1.ConditionTrue && a.Status == metav1.ConditionTrue:
+		r.Recorder.Eventf(after, nil, corev1.EventTypeNormal, "SourceRecovered", "Probe", "the source answers again (was %s)", b.Reason)
+	}
 }
 
 // connect builds and probes the provider; the registry holds it whenever it could be

@@ -84,8 +84,10 @@ func TestSignalSourceReadyFollowsFetches(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		c := readyOf(g)
 		g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
-		g.Expect(c.Reason).To(Equal(cxv1.ReasonBadResponse))
-		g.Expect(c.Message).To(ContainSubstring("HTTP 500"))
+		// An error status reads like every other failure to answer: it must not
+		// tell what listens there (the detail is in the debug log).
+		g.Expect(c.Reason).To(Equal(cxv1.ReasonUnreachable))
+		g.Expect(c.Message).To(ContainSubstring("could not get a valid answer"))
 		g.Expect(c.Message).NotTo(ContainSubstring("must never show"))
 	}, timeout, poll).Should(Succeed())
 	g.Expect(writes.of("signalsources", ns, "survey")).To(Equal(stable + 1))

@@ -136,7 +136,7 @@ func ctrlKey(namespace, name string) types.NamespacedName {
 func missingReference(reason string) bool {
 	switch reason {
 	case cxv1.ReasonJourneyNotFound, cxv1.ReasonStageNotFound, cxv1.ReasonSourceNotFound,
-		cxv1.ReasonStreamNotFound, cxv1.ReasonMomentNotFound, cxv1.ReasonSecretNotFound:
+		cxv1.ReasonStreamNotFound, cxv1.ReasonMomentNotFound, cxv1.ReasonSecretNotFound, cxv1.ReasonSecretNotUsable:
 		return true
 	}
 	return false
