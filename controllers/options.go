@@ -84,6 +84,8 @@ type OptionsInput struct {
 	TaskKeep      int
 	// ReferenceGrace: see Options.ReferenceGrace.
 	ReferenceGrace time.Duration
+	// DeliveryWorkers: see Options.DeliveryWorkers.
+	DeliveryWorkers int
 }
 
 // NewOptions turns flag values into Options with defaults for the rest.
@@ -94,13 +96,14 @@ func NewOptions(in OptionsInput) (Options, error) {
 	}
 	policy.APIServer = in.APIServer
 	o := Options{
-		Concurrency:    in.Concurrency,
-		Heartbeat:      in.Heartbeat,
-		TaskRetention:  in.TaskRetention,
-		TaskKeep:       in.TaskKeep,
-		ReferenceGrace: in.ReferenceGrace,
-		Egress:         policy,
-		Providers:      providers.Options{Policy: policy},
+		Concurrency:     in.Concurrency,
+		Heartbeat:       in.Heartbeat,
+		TaskRetention:   in.TaskRetention,
+		TaskKeep:        in.TaskKeep,
+		ReferenceGrace:  in.ReferenceGrace,
+		DeliveryWorkers: in.DeliveryWorkers,
+		Egress:          policy,
+		Providers:       providers.Options{Policy: policy},
 	}
 	if in.HostRate > 0 {
 		o.Providers.Limiter = egress.NewHostLimiter(rate.Limit(in.HostRate), max(1, int(in.HostRate)))

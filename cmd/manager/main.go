@@ -51,6 +51,7 @@ type flags struct {
 	taskRetention time.Duration
 	taskKeep      int
 	refGrace      time.Duration
+	deliveryWkrs  int
 	syncPeriod    time.Duration
 	leaseDuration time.Duration
 	renewDeadline time.Duration
@@ -93,6 +94,8 @@ func parseFlags() *flags {
 	flag.Float64Var(&f.hostRate, "egress-host-rate", 10, "Outbound requests per second per host.")
 	flag.DurationVar(&f.taskRetention, "task-retention", 7*24*time.Hour, "How long resolved remediation tasks are kept.")
 	flag.IntVar(&f.taskKeep, "task-keep", 20, "How many resolved remediation tasks are kept per moment at most.")
+	flag.IntVar(&f.deliveryWkrs, "delivery-workers", 8,
+		"Concurrent webhook deliveries; at most a quarter of them call any one sink host.")
 	flag.DurationVar(&f.refGrace, "reference-grace", 2*time.Minute,
 		"How long a referenced object (journey, stage, source, stream, secret) may be missing before the object that names it is Stalled.")
 	flag.DurationVar(&f.syncPeriod, "sync-period", 10*time.Hour, "Full resync period of the informers.")
@@ -158,15 +161,16 @@ func run(f *flags) error {
 
 	apiServer := apiServerAddrs(cfg, f)
 	opts, err := controllers.NewOptions(controllers.OptionsInput{
-		Concurrency:    f.concurrency,
-		Heartbeat:      f.heartbeat,
-		EgressAllow:    f.egressAllow,
-		EgressDeny:     f.egressDeny,
-		APIServer:      apiServer,
-		HostRate:       f.hostRate,
-		TaskRetention:  f.taskRetention,
-		TaskKeep:       f.taskKeep,
-		ReferenceGrace: f.refGrace,
+		Concurrency:     f.concurrency,
+		Heartbeat:       f.heartbeat,
+		EgressAllow:     f.egressAllow,
+		EgressDeny:      f.egressDeny,
+		APIServer:       apiServer,
+		HostRate:        f.hostRate,
+		TaskRetention:   f.taskRetention,
+		TaskKeep:        f.taskKeep,
+		ReferenceGrace:  f.refGrace,
+		DeliveryWorkers: f.deliveryWkrs,
 	})
 	if err != nil {
 		return err
