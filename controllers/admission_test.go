@@ -182,7 +182,7 @@ func TestAdmissionDurations(t *testing.T) {
 	g := NewWithT(t)
 	src := staticSource(ns, "figures", map[string]string{"stock": "99.9"})
 	ok := moment(ns, "after", "j", "order", objective("accuracy", "figures", "stock", "99.5"))
-	ok.Spec.Objectives[0].For = &metav1.Duration{Duration: cxv1.MaxHold}
+	ok.Spec.Objectives[0].For = &cxv1.Duration{Duration: cxv1.MaxHold}
 	create(g, src, journey(ns, "j", "order"), ok)
 	g.Eventually(func(g Gomega) {
 		g.Expect(objState(get(g, ok), "accuracy").State).To(Equal(cxv1.StateMet))

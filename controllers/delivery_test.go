@@ -296,7 +296,7 @@ func TestDeliveryResendIsByteIdentical(t *testing.T) {
 		return http.StatusOK
 	})
 	m := sinkMoment(ns, "stock", cxv1.WebhookSink{Name: "ops", URL: sk.url})
-	m.Spec.Remediation.EscalateAfter = &metav1.Duration{Duration: 10 * time.Minute}
+	m.Spec.Remediation.EscalateAfter = &cxv1.Duration{Duration: 10 * time.Minute}
 	create(g, m)
 	tk := openTask(g, m, "stock-task")
 	<-bumped

@@ -256,7 +256,7 @@ func TestCauseChangesAreWrittenAtMostOncePerInterval(t *testing.T) {
 	ns := newNamespace(t)
 	src := staticSource(ns, "figures", map[string]string{"a": "1"})
 	o := objective("accuracy", "figures", "stock", "99.5")
-	o.Interval = &metav1.Duration{Duration: 10 * time.Second}
+	o.Interval = &cxv1.Duration{Duration: 10 * time.Second}
 	m := moment(ns, "stock", "parts", "order", o)
 	create(g, src, journey(ns, "parts", "order"), m)
 	message := func(g Gomega) string {

@@ -95,6 +95,9 @@ func (r *MomentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if outcome.ready {
 		outcome = r.resolveStream(ctx, m, outcome)
 	}
+	if rem := m.Spec.Remediation; rem != nil && rem.EscalateAfter != nil && rem.EscalateAfter.Err() != nil {
+		outcome = stalled(cxv1.ReasonInvalidSpec, "spec.remediation.escalateAfter: "+rem.EscalateAfter.Err().Error())
+	}
 
 	m.Status.Objectives = objectiveStatuses(m.Spec.Objectives, snap, resolved.problems, before.Status.Objectives)
 	taskErr := r.ensureTasks(ctx, m)

@@ -102,8 +102,8 @@ func TestMomentDriftsAndRecovers(t *testing.T) {
 	ns := newNamespace(t)
 	src := staticSource(ns, "figures", map[string]string{"stock": "99.8"})
 	o := objective("accuracy", "figures", "stock", "99.5")
-	o.For = &metav1.Duration{Duration: time.Minute}
-	o.RecoverFor = &metav1.Duration{Duration: 2 * time.Minute}
+	o.For = &cxv1.Duration{Duration: time.Minute}
+	o.RecoverFor = &cxv1.Duration{Duration: 2 * time.Minute}
 	m := moment(ns, "stock", "parts", "order", o)
 	create(g, src, journey(ns, "parts", "order"), m)
 	g.Eventually(func(g Gomega) {
@@ -240,7 +240,7 @@ func TestStableSignalsWriteNothingBetweenHeartbeats(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
 	o := objective("accuracy", "figures", "stock", "99.5")
-	o.Interval = &metav1.Duration{Duration: 10 * time.Second}
+	o.Interval = &cxv1.Duration{Duration: 10 * time.Second}
 	m := moment(ns, "stock", "parts", "order", o)
 	create(g, staticSource(ns, "figures", map[string]string{"stock": "99.8"}), journey(ns, "parts", "order"), m)
 	var firstEval *metav1.Time

@@ -63,14 +63,14 @@ func TestRemediationLifecycle(t *testing.T) {
 
 	src := staticSource(ns, "figures", map[string]string{"stock": "99.8"})
 	o := objective("accuracy", "figures", "stock", "99.5")
-	o.For = &metav1.Duration{Duration: time.Minute}
-	o.RecoverFor = &metav1.Duration{Duration: time.Minute}
+	o.For = &cxv1.Duration{Duration: time.Minute}
+	o.RecoverFor = &cxv1.Duration{Duration: time.Minute}
 	o.Key = ptr.To(true)
 	m := moment(ns, "stock", "parts", "order", o)
 	m.Spec.Remediation = &cxv1.Remediation{
 		Team:          "logistics",
 		StreamRef:     &cxv1.LocalObjectReference{Name: "systems"},
-		EscalateAfter: &metav1.Duration{Duration: 30 * time.Minute},
+		EscalateAfter: &cxv1.Duration{Duration: 30 * time.Minute},
 		Sinks: []cxv1.WebhookSink{{Name: "ops", URL: url,
 			HeadersSecretRef: &cxv1.LocalObjectReference{Name: "hook-headers"}}},
 	}

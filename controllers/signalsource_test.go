@@ -50,7 +50,7 @@ func TestSignalSourceReadyFollowsFetches(t *testing.T) {
 		Spec:       cxv1.SignalSourceSpec{HTTP: &cxv1.HTTPSource{URL: srv.url + "/nps"}},
 	}
 	o := objective("score", "survey", "{.score}", "50")
-	o.Interval = &metav1.Duration{Duration: 10 * time.Second}
+	o.Interval = &cxv1.Duration{Duration: 10 * time.Second}
 	m := moment(ns, "feedback", "parts", "order", o)
 	create(g, src, journey(ns, "parts", "order"), m)
 

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -17,7 +16,7 @@ import (
 // the real API server and checks the message a user sees.
 func TestValidation(t *testing.T) {
 	ns := newNamespace(t)
-	dur := func(d time.Duration) *metav1.Duration { return &metav1.Duration{Duration: d} }
+	dur := func(d time.Duration) *cxv1.Duration { return &cxv1.Duration{Duration: d} }
 
 	cases := []struct {
 		name    string

@@ -227,7 +227,7 @@ type Objective struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.size() <= 32 && self.matches('^([0-9]{1,5}(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('10s') && duration(self) <= duration('24h')",message="interval must be a duration from 10s to 24h, such as 30s, 5m or 1h (numbers of at most 5 digits, units ns, us, ms, s, m, h)"
-	Interval *metav1.Duration `json:"interval,omitempty"`
+	Interval *Duration `json:"interval,omitempty"`
 
 	// for is how long a breach must last before the objective is drifting (and a
 	// remediation task opens): from 0s (at the first breach) to 720h (30 days).
@@ -236,7 +236,7 @@ type Objective struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.size() <= 32 && self.matches('^([0-9]{1,5}(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) <= duration('720h')",message="for must be a duration from 0s to 720h (30 days), such as 0s, 10m or 4h (numbers of at most 5 digits, units ns, us, ms, s, m, h)"
-	For *metav1.Duration `json:"for,omitempty"`
+	For *Duration `json:"for,omitempty"`
 
 	// recoverFor is how long the target must be met again before a drifting
 	// objective has recovered: from 0s to 720h (30 days). Defaults to 0s.
@@ -244,7 +244,7 @@ type Objective struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.size() <= 32 && self.matches('^([0-9]{1,5}(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) <= duration('720h')",message="recoverFor must be a duration from 0s to 720h (30 days), such as 0s, 10m or 4h (numbers of at most 5 digits, units ns, us, ms, s, m, h)"
-	RecoverFor *metav1.Duration `json:"recoverFor,omitempty"`
+	RecoverFor *Duration `json:"recoverFor,omitempty"`
 
 	// noData says what missing data or a failed fetch means: Unknown (the default)
 	// or Breached. Missing data is never treated as met.

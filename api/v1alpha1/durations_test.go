@@ -12,7 +12,6 @@ import (
 
 	"github.com/google/cel-go/cel"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apiserver/pkg/cel/environment"
 	"sigs.k8s.io/yaml"
@@ -93,7 +92,7 @@ func crdFields(t testing.TB) map[string]schemaField {
 
 // goDurationFields lists "Kind:path" of every metav1.Duration field of the API types.
 func goDurationFields() []string {
-	durationType := reflect.TypeFor[metav1.Duration]()
+	durationType := reflect.TypeFor[cxv1.Duration]()
 	var out []string
 	var walk func(kind, path string, t reflect.Type)
 	walk = func(kind, path string, t reflect.Type) {

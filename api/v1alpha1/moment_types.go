@@ -61,7 +61,7 @@ type Remediation struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.size() <= 32 && self.matches('^([0-9]{1,5}(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s') && duration(self) <= duration('720h')",message="escalateAfter must be a positive duration of at most 720h (30 days), such as 30m or 4h (numbers of at most 5 digits, units ns, us, ms, s, m, h)"
-	EscalateAfter *metav1.Duration `json:"escalateAfter,omitempty"`
+	EscalateAfter *Duration `json:"escalateAfter,omitempty"`
 
 	// sinks are notified when a task opens, escalates and resolves.
 	// +optional

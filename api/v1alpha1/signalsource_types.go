@@ -66,7 +66,7 @@ type PrometheusSource struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.size() <= 32 && self.matches('^([0-9]{1,5}(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s') && duration(self) <= duration('5m')",message="timeout must be a positive duration of at most 5m, such as 10s (numbers of at most 5 digits, units ns, us, ms, s, m, h)"
-	Timeout *metav1.Duration `json:"timeout,omitempty"`
+	Timeout *Duration `json:"timeout,omitempty"`
 }
 
 // HTTPSource fetches a JSON document with GET and selects one number from it with
@@ -92,7 +92,7 @@ type HTTPSource struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.size() <= 32 && self.matches('^([0-9]{1,5}(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s') && duration(self) <= duration('5m')",message="timeout must be a positive duration of at most 5m, such as 10s (numbers of at most 5 digits, units ns, us, ms, s, m, h)"
-	Timeout *metav1.Duration `json:"timeout,omitempty"`
+	Timeout *Duration `json:"timeout,omitempty"`
 
 	// maxBodyBytes is the largest response body read; a larger one is an error.
 	// Defaults to 1 MiB.
@@ -140,7 +140,7 @@ type SignalSourceSpec struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.size() <= 32 && self.matches('^([0-9]{1,5}(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('10s') && duration(self) <= duration('24h')",message="minInterval must be a duration from 10s to 24h, such as 30s or 5m (numbers of at most 5 digits, units ns, us, ms, s, m, h)"
-	MinInterval *metav1.Duration `json:"minInterval,omitempty"`
+	MinInterval *Duration `json:"minInterval,omitempty"`
 }
 
 // SignalSourceStatus is the observed state of a SignalSource.

@@ -134,6 +134,14 @@ func Compile(o v1alpha1.Objective, minInterval time.Duration) (Spec, error) {
 		return fail("a target with operator %s needs kpi.direction LowerIsBetter, not HigherIsBetter", t.Operator)
 	}
 
+	for _, d := range []struct {
+		field string
+		v     *v1alpha1.Duration
+	}{{"interval", o.Interval}, {"for", o.For}, {"recoverFor", o.RecoverFor}} {
+		if d.v != nil && d.v.Err() != nil {
+			return fail("%s: %v", d.field, d.v.Err())
+		}
+	}
 	s.Interval = DefaultInterval
 	if o.Interval != nil {
 		s.Interval = o.Interval.Duration

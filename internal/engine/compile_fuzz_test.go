@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/cxops/cxops/api/v1alpha1"
 )
 
@@ -27,9 +25,12 @@ func schemaDurationOK(s string) bool { return len(s) <= 32 && schemaDuration.Mat
 
 // decodeDuration decodes a duration field the way a client decodes the object
 // from the API server.
-func decodeDuration(s string) (*metav1.Duration, error) {
-	d := &metav1.Duration{}
-	return d, json.Unmarshal([]byte(strconv.Quote(s)), d)
+func decodeDuration(s string) (*v1alpha1.Duration, error) {
+	d := &v1alpha1.Duration{}
+	if err := json.Unmarshal([]byte(strconv.Quote(s)), d); err != nil {
+		return nil, err
+	}
+	return d, d.Err()
 }
 
 // FuzzCompile feeds Compile targets, durations, operators and directions: it never
@@ -85,7 +86,7 @@ func FuzzCompile(f *testing.F) {
 		decoded := true
 		for _, d := range []struct {
 			raw string
-			to  **metav1.Duration
+			to  **v1alpha1.Duration
 		}{{interval, &o.Interval}, {forD, &o.For}, {recoverFor, &o.RecoverFor}} {
 			if d.raw == "" {
 				continue

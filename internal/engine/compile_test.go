@@ -1,18 +1,17 @@
 package engine
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/cxops/cxops/api/v1alpha1"
 )
 
 func ptr[T any](v T) *T { return &v }
 
-func dur(d time.Duration) *metav1.Duration { return &metav1.Duration{Duration: d} }
+func dur(d time.Duration) *v1alpha1.Duration { return &v1alpha1.Duration{Duration: d} }
 
 func apiObjective(op v1alpha1.Operator, value string) v1alpha1.Objective {
 	o := v1alpha1.Objective{
@@ -201,5 +200,20 @@ func TestCompileErrors(t *testing.T) {
 				t.Errorf("error %q, want it to name the objective and contain %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// An objective stored before durations were bounded decodes with an invalid
+// duration: Compile refuses it with a reason, so that the moment stalls with a
+// message instead of evaluating with a duration of zero.
+func TestCompileRefusesAnUndecodableDuration(t *testing.T) {
+	var o v1alpha1.Objective
+	if err := json.Unmarshal([]byte(`{"name":"o","kpi":{"type":"NPS","direction":"HigherIsBetter"},
+		"target":{"operator":">=","value":"30"},"for":"3000000h"}`), &o); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Compile(o, 0)
+	if err == nil || !strings.Contains(err.Error(), `for: "3000000h" is not a duration`) {
+		t.Fatalf("Compile = %v, want the invalid for named", err)
 	}
 }

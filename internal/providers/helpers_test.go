@@ -13,7 +13,8 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/cxops/cxops/api/v1alpha1"
 
 	"github.com/cxops/cxops/internal/egress"
 )
@@ -75,7 +76,7 @@ func expectReason(g Gomega, err error, reason string) *Error {
 	return pe
 }
 
-func duration(d time.Duration) *metav1.Duration { return &metav1.Duration{Duration: d} }
+func duration(d time.Duration) *v1alpha1.Duration { return &v1alpha1.Duration{Duration: d} }
 
 func ptrTo[T any](v T) *T { return &v }
 

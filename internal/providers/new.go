@@ -146,6 +146,9 @@ func Kind(spec v1alpha1.SignalSourceSpec) string {
 // The returned provider is safe for concurrent use. A static provider is cheap to
 // build; the others own a connection pool, released by CloseIdleConnections.
 func New(spec v1alpha1.SignalSourceSpec, secrets SecretGetter, opts Options) (Provider, error) {
+	if err := checkDurations(spec); err != nil {
+		return nil, err
+	}
 	opts = opts.withDefaults()
 	switch Kind(spec) {
 	case KindStatic:
@@ -222,4 +225,27 @@ func secretKey(data map[string][]byte, secret, key, purpose string) ([]byte, err
 		return nil, Errorf(v1alpha1.ReasonSecretInvalid, "Secret %q has no non-empty key %q (%s)", secret, key, purpose)
 	}
 	return v, nil
+}
+
+// checkDurations refuses a duration that decoded as invalid (an object stored
+// before the schema bounded durations): the source is Stalled with a reason,
+// instead of running with a timeout of zero.
+func checkDurations(spec v1alpha1.SignalSourceSpec) error {
+	type field struct {
+		name string
+		v    *v1alpha1.Duration
+	}
+	fields := []field{{"spec.minInterval", spec.MinInterval}}
+	if spec.Prometheus != nil {
+		fields = append(fields, field{"spec.prometheus.timeout", spec.Prometheus.Timeout})
+	}
+	if spec.HTTP != nil {
+		fields = append(fields, field{"spec.http.timeout", spec.HTTP.Timeout})
+	}
+	for _, f := range fields {
+		if f.v != nil && f.v.Err() != nil {
+			return Errorf(v1alpha1.ReasonInvalidSpec, "%s: %v", f.name, f.v.Err())
+		}
+	}
+	return nil
 }

@@ -63,7 +63,7 @@ func TestJourneyHealthIsUnknownWhileTheExporterIsDown(t *testing.T) {
 					KPI:      cxv1.KPI{Type: cxv1.KPIStockAccuracy, Unit: "%", Direction: cxv1.HigherIsBetter},
 					Signal:   cxv1.Signal{SourceRef: cxv1.LocalObjectReference{Name: "shop-prometheus"}, Query: `shop_stock_accuracy_percent{shop="spare-parts"}`},
 					Target:   cxv1.Target{Operator: cxv1.OpGreaterOrEqual, Value: ptr.To("99.5")},
-					Interval: &metav1.Duration{Duration: interval},
+					Interval: &cxv1.Duration{Duration: interval},
 				}}}},
 	}
 	for _, o := range objs {

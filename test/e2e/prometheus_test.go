@@ -118,7 +118,7 @@ func TestDriftAndRecoveryWithRealPrometheus(t *testing.T) {
 				KPI:      cxv1.KPI{Type: cxv1.KPIStockAccuracy, Unit: "%", Direction: cxv1.HigherIsBetter},
 				Signal:   cxv1.Signal{SourceRef: cxv1.LocalObjectReference{Name: "shop-prometheus"}, Query: `shop_stock_accuracy_percent{shop="{{ index .Labels "shop" }}"}`},
 				Target:   cxv1.Target{Operator: cxv1.OpGreaterOrEqual, Value: ptr.To("99.5")},
-				Interval: &metav1.Duration{Duration: 10 * time.Second},
+				Interval: &cxv1.Duration{Duration: 10 * time.Second},
 			}}}}
 	for _, o := range []client.Object{src, j, m} {
 		g.Expect(k8sClient.Create(ctx, o)).To(Succeed())
