@@ -108,7 +108,9 @@ func TestRunWithoutCluster(t *testing.T) {
 	cmd, out := start()
 	g.Expect(out.String()).To(ContainSubstring("export KUBECONFIG=" + kcfg))
 	samples := filepath.Join(testenv.RepoRoot(), "config", "samples")
-	for _, f := range []string{"cx_v1alpha1_signalsource_static.yaml", "cx_v1alpha1_journey.yaml", "cx_v1alpha1_moments.yaml"} {
+	// The moments route their tasks to the roadmap streams: a missing stream would
+	// leave them not Ready, and so Healthy=Unknown.
+	for _, f := range []string{"cx_v1alpha1_signalsource_static.yaml", "cx_v1alpha1_journey.yaml", "cx_v1alpha1_roadmapstreams.yaml", "cx_v1alpha1_moments.yaml"} {
 		o, err := kubectlLocal("apply", "-f", filepath.Join(samples, f))
 		g.Expect(err).NotTo(HaveOccurred(), o)
 	}
