@@ -238,6 +238,11 @@ func (g *generator) renderType(name string) error {
 		}
 		g.p("Appears in: %s.\n\n", strings.Join(links, ", "))
 	}
+	if v, _ := markerValue(t.markers, "kubebuilder:validation:Type"); v == "string" {
+		// A type written as a string in the API (its Go fields are not the wire form).
+		g.p("Written as a string.\n\n")
+		return nil
+	}
 	switch x := t.expr.(type) {
 	case *ast.StructType:
 		rules, err := typeRules(t.markers)
