@@ -286,3 +286,63 @@ func TestCauseChangesAreWrittenAtMostOncePerInterval(t *testing.T) {
 	testClock.Step(10 * time.Second)
 	g.Consistently(func() int { return writes.of("moments", ns, "stock") }, 2*time.Second, poll).Should(Equal(before + 1))
 }
+
+// Issue 9: spec.suspend stops evaluation and task creation, and the status says
+// so; the reconcile request annotation asks for an immediate evaluation and is
+// acknowledged in status.lastHandledReconcileAt (as Flux's requestedAt).
+func TestSuspendAndReconcileRequest(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	ctx := context.Background()
+	src := staticSource(ns, "figures", map[string]string{"stock": "99.8"})
+	o := objective("accuracy", "figures", "stock", "99.5")
+	o.Interval = &cxv1.Duration{Duration: 10 * time.Minute}
+	m := moment(ns, "stock", "parts", "order", o)
+	create(g, src, journey(ns, "parts", "order"), m)
+	owner := engine.Owner{Kind: "Moment", Namespace: ns, Name: "stock"}
+	g.Eventually(func(g Gomega) {
+		g.Expect(objState(get(g, m), "accuracy").State).To(Equal(cxv1.StateMet))
+	}, timeout, poll).Should(Succeed())
+
+	// A reconcile request evaluates at once, without waiting for the 10m tick.
+	snap, _ := system.Engine.Snapshot(owner)
+	last := snap[0].State.LastEvaluated
+	testClock.Step(time.Second)
+	p := client.MergeFrom(get(g, m).DeepCopy())
+	m.Annotations = map[string]string{cxv1.ReconcileRequestAnnotation: "2026-12-02T08:00:00Z"}
+	g.Expect(k8sClient.Patch(ctx, m, p)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(get(g, m).Status.LastHandledReconcileAt).To(Equal("2026-12-02T08:00:00Z"))
+		snap, _ := system.Engine.Snapshot(owner)
+		g.Expect(snap[0].State.LastEvaluated).To(BeTemporally(">", last))
+	}, timeout, poll).Should(Succeed())
+
+	// Suspended: not evaluated, no task opens for a breach, the status says so.
+	p = client.MergeFrom(get(g, m).DeepCopy())
+	m.Spec.Suspend = ptr.To(true)
+	g.Expect(k8sClient.Patch(ctx, m, p)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		m := get(g, m)
+		g.Expect(cond(m.Status.Conditions, cxv1.SuspendedCondition).Status).To(Equal(metav1.ConditionTrue))
+		g.Expect(cond(m.Status.Conditions, cxv1.HealthyCondition).Status).To(Equal(metav1.ConditionUnknown))
+		g.Expect(m.Status.ObservedGeneration).To(Equal(m.Generation))
+	}, timeout, poll).Should(Succeed())
+	_, registered := system.Engine.Snapshot(owner)
+	g.Expect(registered).To(BeFalse())
+	setStatic(g, src, "stock", "10")
+	testClock.Step(11 * time.Minute)
+	g.Consistently(func(g Gomega) {
+		g.Expect(tasksOf(g, ns, "stock")).To(BeEmpty())
+	}, 2*time.Second, poll).Should(Succeed())
+
+	// Resumed: evaluated again, the breach is seen.
+	p = client.MergeFrom(get(g, m).DeepCopy())
+	m.Spec.Suspend = nil
+	g.Expect(k8sClient.Patch(ctx, m, p)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		m := get(g, m)
+		g.Expect(cond(m.Status.Conditions, cxv1.SuspendedCondition).Type).To(BeEmpty())
+		g.Expect(objState(m, "accuracy").State).To(Equal(cxv1.StateDrifting))
+		g.Expect(tasksOf(g, ns, "stock")).To(HaveLen(1))
+	}, timeout, poll).Should(Succeed())
+}

@@ -67,10 +67,26 @@ func (r *JourneyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	}
 	before := j.DeepCopy()
 	now := r.Options.Clock.Now()
+	requested, newRequest := reconcileRequested(j, j.Status.LastHandledReconcileAt)
+	if newRequest {
+		j.Status.LastHandledReconcileAt = requested
+	}
+	if ptr.Deref(j.Spec.Suspend, false) {
+		r.Engine.Remove(owner)
+		markSuspended(&j.Status.Conditions, j.Generation, true)
+		j.Status.Health = cxv1.HealthUnknown
+		j.Status.ObservedGeneration = j.Generation
+		_, err := patchStatus(ctx, r.Client, before, j, func(o client.Object) any { return o.(*cxv1.Journey).Status })
+		return done(ctrl.Result{}, err)
+	}
+	apimeta.RemoveStatusCondition(&j.Status.Conditions, cxv1.SuspendedCondition)
 
 	resolved := resolveObjectives(ctx, r.Client, j.Namespace, j.Spec.Objectives,
 		providers.QueryData{Name: j.Name, Namespace: j.Namespace, Labels: j.Labels}, j.Status.Objectives)
 	r.Engine.Set(owner, resolved.regs)
+	if newRequest {
+		r.Engine.TriggerOwner(owner)
+	}
 	snap, _ := r.Engine.Snapshot(owner)
 	j.Status.Objectives = objectiveStatuses(j.Spec.Objectives, snap, resolved.problems, before.Status.Objectives)
 
@@ -321,7 +337,7 @@ func (r *JourneyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return []reconcile.Request{{NamespacedName: ctrlKey(t.Namespace, t.Spec.JourneyRef.Name)}}
 	})
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&cxv1.Journey{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(&cxv1.Journey{}, builder.WithPredicates(specOrRequestChanged())).
 		Watches(&cxv1.Moment{}, toJourney, builder.WithPredicates(momentMeasureChanged())).
 		Watches(&cxv1.RemediationTask{}, taskToJourney, builder.WithPredicates(taskPhaseChanged())).
 		Watches(&cxv1.SignalSource{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {

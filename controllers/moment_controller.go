@@ -8,10 +8,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -75,6 +77,14 @@ func (r *MomentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	}
 	before := m.DeepCopy()
 	now := r.Options.Clock.Now()
+	requested, newRequest := reconcileRequested(m, m.Status.LastHandledReconcileAt)
+	if newRequest {
+		m.Status.LastHandledReconcileAt = requested
+	}
+	if ptr.Deref(m.Spec.Suspend, false) {
+		return r.suspend(ctx, owner, before, m)
+	}
+	apimeta.RemoveStatusCondition(&m.Status.Conditions, cxv1.SuspendedCondition)
 
 	// Objectives are evaluated only against a journey and stage that exist.
 	outcome := r.resolveJourney(ctx, m)
@@ -87,6 +97,9 @@ func (r *MomentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	} else {
 		r.Engine.Remove(owner)
 		resolved = notEvaluated(m.Spec.Objectives, outcome.message)
+	}
+	if newRequest {
+		r.Engine.TriggerOwner(owner)
 	}
 	snap, _ := r.Engine.Snapshot(owner)
 	if objectives := resolved.outcomeWith(snap); outcome.ready || (objectives.stalled && !outcome.stalled) {
@@ -116,7 +129,8 @@ func (r *MomentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	wake := minPositive(stallIn, r.untilHeartbeat(before, now))
 	switch c := classify(before.Status.Objectives, m.Status.Objectives, before.Status.Conditions, m.Status.Conditions); {
 	case c == changeTransition || before.Status.ObservedGeneration != m.Status.ObservedGeneration ||
-		before.Status.Health != m.Status.Health || before.Status.Drifting != m.Status.Drifting:
+		before.Status.Health != m.Status.Health || before.Status.Drifting != m.Status.Drifting ||
+		before.Status.LastHandledReconcileAt != m.Status.LastHandledReconcileAt:
 	case c == changeCause:
 		// A new cause is worth a write, at most once per evaluation interval.
 		if until := r.untilCauseWrite(before, resolved, now); until > 0 {
@@ -136,6 +150,21 @@ func (r *MomentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	// Heartbeats follow the injected clock; jitter spreads them out.
 	r.Notifications.EnqueueAfter(req.NamespacedName, minPositive(stallIn, wait.Jitter(r.Options.Heartbeat, 0.05)))
 	return ctrl.Result{}, taskErr
+}
+
+// suspend stops evaluating a suspended moment and says so in its status; its
+// open tasks stay as they are, no new one opens.
+func (r *MomentReconciler) suspend(ctx context.Context, owner engine.Owner, before, m *cxv1.Moment) (ctrl.Result, error) {
+	r.Engine.Remove(owner)
+	r.Notifications.Forget(types.NamespacedName{Namespace: m.Namespace, Name: m.Name})
+	markSuspended(&m.Status.Conditions, m.Generation, true)
+	m.Status.Health = cxv1.HealthUnknown
+	m.Status.ObservedGeneration = m.Generation
+	if !apimeta.IsStatusConditionTrue(before.Status.Conditions, cxv1.SuspendedCondition) {
+		ctrl.LoggerFrom(ctx).Info("suspended: not evaluated until spec.suspend is false")
+	}
+	_, err := patchStatus(ctx, r.Client, before, m, func(o client.Object) any { return o.(*cxv1.Moment).Status })
+	return done(ctrl.Result{}, err)
 }
 
 // forget drops what the reconciler keeps about a deleted moment.
@@ -282,7 +311,7 @@ func (r *MomentReconciler) recordTransitions(ctx context.Context, before, after 
 // Journeys and SignalSources they reference.
 func (r *MomentReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&cxv1.Moment{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(&cxv1.Moment{}, builder.WithPredicates(specOrRequestChanged())).
 		Watches(&cxv1.Journey{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			return requestsFor(ctx, r.Client, &cxv1.MomentList{}, o.GetNamespace(), indexMomentJourney, o.GetName())
 		}), builder.WithPredicates(predicate.GenerationChangedPredicate{})).

@@ -71,3 +71,17 @@ func createdOrDeleted() predicate.Predicate {
 		GenericFunc: func(event.GenericEvent) bool { return false },
 	}
 }
+
+// specOrRequestChanged passes creations, deletions, spec changes (a new
+// generation) and a new value of the reconcile request annotation: what the
+// object's own reconciler needs to see, and not its own status writes.
+func specOrRequestChanged() predicate.Predicate {
+	return predicate.Or(predicate.GenerationChangedPredicate{}, predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			return e.ObjectOld.GetAnnotations()[cxv1.ReconcileRequestAnnotation] != e.ObjectNew.GetAnnotations()[cxv1.ReconcileRequestAnnotation]
+		},
+	})
+}

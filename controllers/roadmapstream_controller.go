@@ -8,14 +8,15 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	cxv1 "github.com/cxops/cxops/api/v1alpha1"
@@ -46,6 +47,16 @@ func (r *RoadmapStreamReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	}
 	before := s.DeepCopy()
 	now := r.Options.Clock.Now()
+	if requested, ok := reconcileRequested(s, s.Status.LastHandledReconcileAt); ok {
+		s.Status.LastHandledReconcileAt = requested
+	}
+	if ptr.Deref(s.Spec.Suspend, false) {
+		markSuspended(&s.Status.Conditions, s.Generation, false)
+		s.Status.ObservedGeneration = s.Generation
+		_, err := patchStatus(ctx, r.Client, before, s, func(o client.Object) any { return o.(*cxv1.RoadmapStream).Status })
+		return done(ctrl.Result{}, err)
+	}
+	apimeta.RemoveStatusCondition(&s.Status.Conditions, cxv1.SuspendedCondition)
 
 	var lookupErr error
 	missing := map[string]bool{}
@@ -193,7 +204,7 @@ func (r *RoadmapStreamReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&cxv1.RoadmapStream{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(&cxv1.RoadmapStream{}, builder.WithPredicates(specOrRequestChanged())).
 		Watches(&cxv1.Moment{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			return requestsFor(ctx, r.Client, &cxv1.RoadmapStreamList{}, o.GetNamespace(), indexStreamMoments, o.GetName())
 		}), builder.WithPredicates(momentMeasureChanged())).

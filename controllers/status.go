@@ -382,3 +382,23 @@ func (c *cacheLag) forget(key string) {
 
 // cacheLagRetry is how soon a reconcile that found the cache behind runs again.
 const cacheLagRetry = 50 * time.Millisecond
+
+// suspendedMessage is what the Suspended condition says.
+const suspendedMessage = "spec.suspend is true: cxops does not evaluate this object or act on it until it is false"
+
+// markSuspended records a suspended object in its conditions: Suspended=True,
+// and Healthy=Unknown when the kind has it (nothing is evaluated, so nothing is
+// known). Ready and the kstatus conditions keep what they said.
+func markSuspended(conds *[]metav1.Condition, generation int64, healthy bool) {
+	setCondition(conds, generation, cxv1.SuspendedCondition, metav1.ConditionTrue, cxv1.ReasonSuspended, suspendedMessage)
+	if healthy {
+		setCondition(conds, generation, cxv1.HealthyCondition, metav1.ConditionUnknown, cxv1.ReasonSuspended, "not evaluated while suspended")
+	}
+}
+
+// reconcileRequested returns the value of the reconcile request annotation when
+// it differs from the one last handled.
+func reconcileRequested(o client.Object, handled string) (string, bool) {
+	v, ok := o.GetAnnotations()[cxv1.ReconcileRequestAnnotation]
+	return v, ok && v != handled
+}

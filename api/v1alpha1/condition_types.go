@@ -17,6 +17,9 @@ const (
 	// StalledCondition is True when progress needs a change to the spec or to a
 	// referenced object; the controller does not retry in a loop.
 	StalledCondition = "Stalled"
+	// SuspendedCondition is True while spec.suspend is set: cxops neither
+	// evaluates the object nor acts on it.
+	SuspendedCondition = "Suspended"
 	// DeliveredCondition says every notification of a remediation task was delivered.
 	DeliveredCondition = "Delivered"
 )
@@ -110,4 +113,11 @@ const (
 	// ReasonDeliveryAbandoned: a person set spec.abandonNotifications while
 	// notifications were still undelivered; they are no longer retried.
 	ReasonDeliveryAbandoned = "DeliveryAbandoned"
+	// ReasonSuspended: spec.suspend is true.
+	ReasonSuspended = "Suspended"
 )
+
+// ReconcileRequestAnnotation asks for an immediate reconcile and evaluation when
+// its value changes (as Flux's reconcile.fluxcd.io/requestedAt); the value handled
+// last is status.lastHandledReconcileAt.
+const ReconcileRequestAnnotation = "cx.cxops.io/requestedAt"

@@ -120,6 +120,12 @@ type JourneySpec struct {
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
 	MinCoverage *int32 `json:"minCoverage,omitempty"`
+
+	// suspend stops cxops from evaluating this object and acting on it (no
+	// evaluation, no new remediation tasks) until it is set to false again; the
+	// status says so with the condition Suspended=True.
+	// +optional
+	Suspend *bool `json:"suspend,omitempty"`
 }
 
 // StageStatus is the measured health of one stage.
@@ -244,6 +250,13 @@ type JourneyStatus struct {
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=16
 	Objectives []ObjectiveStatus `json:"objectives,omitempty"`
+
+	// lastHandledReconcileAt is the value of the cx.cxops.io/requestedAt
+	// annotation last handled: set the annotation (for example to the current
+	// time) to ask for an immediate reconcile and evaluation.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
 }
 
 // Journey is the target (to-be) journey of one persona: its stages and journey-level

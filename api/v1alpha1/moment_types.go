@@ -127,6 +127,12 @@ type MomentSpec struct {
 	// remediation says who owns the fix when an objective drifts.
 	// +optional
 	Remediation *Remediation `json:"remediation,omitempty"`
+
+	// suspend stops cxops from evaluating this object and acting on it (no
+	// evaluation, no new remediation tasks) until it is set to false again; the
+	// status says so with the condition Suspended=True.
+	// +optional
+	Suspend *bool `json:"suspend,omitempty"`
 }
 
 // MomentStatus is the observed state of a moment.
@@ -162,6 +168,13 @@ type MomentStatus struct {
 	// spec change or a heartbeat).
 	// +optional
 	LastHeartbeatTime *metav1.Time `json:"lastHeartbeatTime,omitempty"`
+
+	// lastHandledReconcileAt is the value of the cx.cxops.io/requestedAt
+	// annotation last handled: set the annotation (for example to the current
+	// time) to ask for an immediate reconcile and evaluation.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
 }
 
 // Moment is a moment that matters: an interaction in a journey where customers are

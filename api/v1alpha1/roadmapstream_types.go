@@ -135,6 +135,12 @@ type RoadmapStreamSpec struct {
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=4
 	Sinks []WebhookSink `json:"sinks,omitempty"`
+
+	// suspend stops cxops from evaluating this object and acting on it (no
+	// evaluation, no new remediation tasks) until it is set to false again; the
+	// status says so with the condition Suspended=True.
+	// +optional
+	Suspend *bool `json:"suspend,omitempty"`
 }
 
 // InitiativeStatus is the measured state of one initiative.
@@ -202,6 +208,13 @@ type RoadmapStreamStatus struct {
 	// openRemediations counts open remediation tasks routed to the stream.
 	// +optional
 	OpenRemediations int32 `json:"openRemediations,omitempty"`
+
+	// lastHandledReconcileAt is the value of the cx.cxops.io/requestedAt
+	// annotation last handled: set the annotation (for example to the current
+	// time) to ask for an immediate reconcile and evaluation.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
 }
 
 // RoadmapStream is one of the four improvement streams (systems and data, change and

@@ -21,3 +21,22 @@ func (e *Engine) TriggerSource(source string) {
 
 // Evaluations returns how many objective evaluations the engine has made.
 func (e *Engine) Evaluations() uint64 { return e.evals.Load() }
+
+// TriggerOwner evaluates the groups of owner's objectives now instead of at their
+// next tick: a person asked for it (the reconcile request annotation).
+func (e *Engine) TriggerOwner(owner Owner) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	oe := e.owners[owner]
+	if oe == nil {
+		return
+	}
+	now := e.clock.Now()
+	for _, o := range oe.objs {
+		if g := o.group; g != nil && g.hidx >= 0 && now.Before(g.due) {
+			g.due = now
+			heap.Fix(&e.heap, g.hidx)
+		}
+	}
+	e.kickLocked()
+}
