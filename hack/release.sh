@@ -33,7 +33,7 @@ for platform in $platforms; do
     cp "${docs[@]}" "$dir/"
     # Reproducible archives: fixed owner, order and modification time.
     tar --sort=name --owner=0 --group=0 --numeric-owner --mtime='2000-01-01 00:00:00Z' \
-      -C "$dir" -cf - . | gzip -n > "$out/${name}_${version}_${os}_${arch}.tar.gz"
+      -C "$dir" -cf - "$bin" "${docs[@]}" | gzip -n > "$out/${name}_${version}_${os}_${arch}.tar.gz"
   done
 done
 
