@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure a Prometheus server binary is available for the end-to-end tests, which
-# start their own instance on a loopback port. Uses Debian's package when missing.
+# start their own instance on a loopback port, and promtool (same package) for the
+# alert unit tests in test/packaging. Uses Debian's package when missing.
 # Never fails: when Prometheus cannot be installed the e2e tests say why and skip
 # (or fail under CI=true).
 set -uo pipefail
