@@ -16,20 +16,25 @@ import (
 	"github.com/cxops/cxops/internal/testenv"
 )
 
-// buildManager builds the manager binary once for the tests that run it.
-var buildManager = sync.OnceValues(func() (string, error) {
+// buildManager builds the production manager once for the tests that run it.
+var buildManager = sync.OnceValues(func() (string, error) { return build("./cmd/manager", "manager") })
+
+// buildLocal builds the development entry point of `make run` and `make demo` once.
+var buildLocal = sync.OnceValues(func() (string, error) { return build("./cmd/cxops-local", "cxops-local") })
+
+func build(pkg, name string) (string, error) {
 	dir, err := os.MkdirTemp("", "cxops-bin-")
 	if err != nil {
 		return "", err
 	}
-	bin := filepath.Join(dir, "manager")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/manager")
+	bin := filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-o", bin, pkg)
 	cmd.Dir = testenv.RepoRoot()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", &buildError{out: string(out), err: err}
 	}
 	return bin, nil
-})
+}
 
 type buildError struct {
 	out string
@@ -73,7 +78,7 @@ func processesUsing(dir string) []string {
 func TestRunWithoutCluster(t *testing.T) {
 	g := NewWithT(t)
 	requireTool(t, "kubectl", "the test applies a sample with kubectl")
-	bin, err := buildManager()
+	bin, err := buildLocal()
 	g.Expect(err).NotTo(HaveOccurred())
 	dir := t.TempDir()
 	kcfg := filepath.Join(dir, "kubeconfig")
@@ -133,7 +138,7 @@ func TestRunWithoutCluster(t *testing.T) {
 func TestDemoRunsToTheEnd(t *testing.T) {
 	g := NewWithT(t)
 	requireTool(t, "kubectl", "the demo drives kubectl")
-	bin, err := buildManager()
+	bin, err := buildLocal()
 	g.Expect(err).NotTo(HaveOccurred())
 	dir := t.TempDir()
 	cmd := exec.Command(filepath.Join(testenv.RepoRoot(), "hack", "demo.sh"))
