@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -36,6 +37,17 @@ func startLocalProcess(t *testing.T, g Gomega, bin, dir string) (*exec.Cmd, *syn
 	return cmd, out
 }
 
+// controlPlaneUsing lists the processes other than manager that run with dir.
+func controlPlaneUsing(dir string, manager *exec.Cmd) []string {
+	var out []string
+	for _, p := range processesUsing(dir) {
+		if !strings.HasPrefix(p, strconv.Itoa(manager.Process.Pid)+": ") {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // Issue "Ship it like a mature operator", observation 2: a local-mode manager
 // killed with SIGKILL left etcd and kube-apiserver running, and the next start on
 // the same directory hung for minutes ("timeout waiting for process etcd to
@@ -48,7 +60,7 @@ func TestLocalRunKilledAndRestarted(t *testing.T) {
 	dir := t.TempDir()
 
 	first, out := startLocal(t, g, bin, dir, 3*time.Minute)
-	g.Expect(processesUsing(dir)).To(HaveLen(2), "etcd and kube-apiserver run with the directory")
+	g.Expect(controlPlaneUsing(dir, first)).To(HaveLen(2), "etcd and kube-apiserver run with the directory")
 
 	// A second instance on the same directory: refused at once, naming the first.
 	began := time.Now()
@@ -72,7 +84,7 @@ func TestLocalRunKilledAndRestarted(t *testing.T) {
 	_ = os.Remove(filepath.Join(dir, "kubeconfig"))
 	again, out := startLocal(t, g, bin, dir, 30*time.Second)
 	t.Logf("restart after SIGKILL: control plane up in %s", time.Since(began).Round(100*time.Millisecond))
-	g.Expect(processesUsing(dir)).To(HaveLen(2), out.String())
+	g.Expect(controlPlaneUsing(dir, again)).To(HaveLen(2), out.String())
 	g.Expect(again.Process.Signal(os.Interrupt)).To(Succeed())
 	exited := make(chan error, 1)
 	go func() { exited <- again.Wait() }()
@@ -117,4 +129,45 @@ current-context: c
 	out, err = exec.Command(bin, "--local").CombinedOutput()
 	g.Expect(err).To(HaveOccurred())
 	g.Expect(string(out)).To(ContainSubstring("make run"))
+}
+
+// Issue "Ship it like a mature operator", observation 2: Ctrl-C while cxops-local
+// waited for the control plane's build was ignored, and everything started
+// afterwards. Now it stops the build and exits within seconds.
+func TestLocalRunStopsWhileTheControlPlaneIsBuilt(t *testing.T) {
+	g := NewWithT(t)
+	bin, err := buildLocal()
+	g.Expect(err).NotTo(HaveOccurred())
+	work := t.TempDir()
+	g.Expect(os.MkdirAll(filepath.Join(work, "hack"), 0o755)).To(Succeed())
+	marker := filepath.Join(work, "building")
+	// A build that takes forever, in a child process like the real one's go build.
+	g.Expect(os.WriteFile(filepath.Join(work, "hack", "setup-envtest.sh"),
+		[]byte("#!/bin/sh\necho building >&2\ntouch "+marker+"\nsh -c 'sleep 600; : \"$0\"' "+work+"/\n"), 0o755)).To(Succeed())
+	dir := filepath.Join(work, "data")
+	cmd := exec.Command(bin, "--local", "--local-dir", dir)
+	env := []string{"KUBECONFIG=" + filepath.Join(work, "none"), "HOME=" + work}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "KUBEBUILDER_ASSETS=") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = env
+	cmd.Dir = work
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	g.Expect(cmd.Start()).To(Succeed())
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	g.Eventually(func() error { _, err := os.Stat(marker); return err }, time.Minute, 50*time.Millisecond).Should(Succeed())
+
+	g.Expect(cmd.Process.Signal(os.Interrupt)).To(Succeed())
+	began := time.Now()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	g.Eventually(exited, 10*time.Second).Should(Receive(HaveOccurred()), func() string { return out.String() })
+	t.Logf("stopped %s after Ctrl-C", time.Since(began).Round(10*time.Millisecond))
+	g.Expect(out.String()).To(ContainSubstring("stopped while preparing the local control plane"))
+	g.Expect(out.String()).NotTo(ContainSubstring("starting etcd and kube-apiserver"))
+	g.Eventually(func() []string { return processesUsing(work + "/") }, 5*time.Second, 50*time.Millisecond).Should(BeEmpty(),
+		"the build is stopped too")
 }
