@@ -156,3 +156,31 @@ func TestDemoRunsToTheEnd(t *testing.T) {
 	}
 	g.Eventually(func() []string { return processesUsing(dir) }, 30*time.Second, 100*time.Millisecond).Should(BeEmpty())
 }
+
+// Issue "Ship it like a mature operator", observation 2: a `make demo` that timed
+// out left its manager running. Every exit of the script (here Ctrl-C in the
+// middle of a step, and SIGTERM as timeout(1) and CI send it) stops the manager,
+// etcd and kube-apiserver.
+func TestDemoCleansUpWhenInterrupted(t *testing.T) {
+	g := NewWithT(t)
+	requireTool(t, "kubectl", "the demo drives kubectl")
+	bin, err := buildLocal()
+	g.Expect(err).NotTo(HaveOccurred())
+	dir := t.TempDir()
+	cmd := exec.Command(filepath.Join(testenv.RepoRoot(), "hack", "demo.sh"))
+	cmd.Dir = testenv.RepoRoot()
+	cmd.Env = append(os.Environ(), "CXOPS_DEMO_DIR="+dir, "CXOPS_DEMO_BIN="+bin)
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	g.Expect(cmd.Start()).To(Succeed())
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	g.Eventually(out.String, 3*time.Minute, 100*time.Millisecond).Should(ContainSubstring("1. Every moment is healthy"))
+	g.Expect(processesUsing(dir)).NotTo(BeEmpty())
+
+	g.Expect(cmd.Process.Signal(syscall.SIGTERM)).To(Succeed())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	g.Eventually(exited, 30*time.Second).Should(Receive(HaveOccurred()), out.String)
+	g.Eventually(func() []string { return processesUsing(dir) }, 10*time.Second, 100*time.Millisecond).Should(BeEmpty(),
+		"the manager, etcd and kube-apiserver are gone")
+}
