@@ -112,14 +112,15 @@ bench: ## Run the benchmarks (engine, convergence, memory) and print numbers and
 ##@ Build
 
 .PHONY: build
-build: ## Build the manager and the kubectl plugin into bin/.
+build: ## Build the manager, the development entry point (cxops-local) and the kubectl plugin into bin/.
 	$(GO) build -o bin/manager ./cmd/manager
+	$(GO) build -o bin/cxops-local ./cmd/cxops-local
 	$(GO) build -o bin/kubectl-cx ./cmd/kubectl-cx
 
 .PHONY: run
-run: ## Run the manager: against the current cluster, or on a local control plane when none is reachable (CXOPS_LOCAL=1 forces it).
-	$(GO) build -o bin/manager ./cmd/manager
-	bin/manager $(ARGS)
+run: ## Run the manager (cmd/cxops-local): against the current cluster, or on a local control plane when none is reachable (CXOPS_LOCAL=1 forces it).
+	$(GO) build -o bin/cxops-local ./cmd/cxops-local
+	bin/cxops-local $(ARGS)
 
 .PHONY: demo
 demo: ## The whole story on a local control plane: healthy, drift, task opened, recovery, task resolved.

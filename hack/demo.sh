@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DIR="${CXOPS_DEMO_DIR:-.cxops-local}"
-BIN="${CXOPS_DEMO_BIN:-bin/manager}"
+BIN="${CXOPS_DEMO_BIN:-bin/cxops-local}"
 NS=default
 LOG="$DIR/manager.log"
 export KUBECONFIG="$DIR/kubeconfig"
@@ -22,6 +22,12 @@ wait_for() {
   local what="$1" secs="$2"; shift 2
   local end=$((SECONDS + secs))
   until "$@" >/dev/null 2>&1; do
+    if [ -n "${MANAGER:-}" ] && ! kill -0 "$MANAGER" 2>/dev/null; then
+      echo "cxops stopped while waiting for: $what" >&2
+      echo "--- manager log (last 40 lines) ---" >&2
+      tail -n 40 "$LOG" >&2 || true
+      return 1
+    fi
     if [ "$SECONDS" -ge "$end" ]; then
       echo "timed out after ${secs}s waiting for: $what" >&2
       echo "--- manager log (last 40 lines) ---" >&2
@@ -45,21 +51,39 @@ task_open() { [ "$(task_phase)" = "Open" ]; }
 task_resolved() { [ "$(task_phase)" = "Resolved" ]; }
 
 mkdir -p "$DIR" bin
-say "Building the manager"
-go build -o "$BIN" ./cmd/manager
+say "Preparing the control plane (kube-apiserver and etcd; the first time builds them from source, about 10 minutes)"
+if [ -z "${KUBEBUILDER_ASSETS:-}" ]; then
+  # Progress on stderr; the last line of stdout is the directory of the binaries.
+  KUBEBUILDER_ASSETS="$(hack/setup-envtest.sh | tail -n 1)"
+  export KUBEBUILDER_ASSETS
+fi
+echo "   binaries in $KUBEBUILDER_ASSETS"
+
+say "Building cxops (cmd/cxops-local: the manager on a local control plane)"
+go build -o "$BIN" ./cmd/cxops-local
 
 say "Starting cxops on a local control plane (data in $DIR)"
 rm -f "$KUBECONFIG"
-"$BIN" --local --local-dir "$DIR" >"$LOG" 2>&1 &
-MANAGER=$!
+MANAGER=
+# Every exit (the end, a failed step, a timeout, Ctrl-C) stops the manager, and with
+# it etcd and kube-apiserver, and waits for it.
 stop() {
-  if kill -0 "$MANAGER" 2>/dev/null; then
-    kill -INT "$MANAGER"
-    wait "$MANAGER" || true
+  local code=$?
+  trap - EXIT INT TERM
+  if [ -n "$MANAGER" ] && kill -0 "$MANAGER" 2>/dev/null; then
+    kill -INT "$MANAGER" 2>/dev/null || true
+    for _ in $(seq 1 300); do kill -0 "$MANAGER" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$MANAGER" 2>/dev/null || true
+    wait "$MANAGER" 2>/dev/null || true
   fi
+  exit "$code"
 }
 trap stop EXIT
-wait_for "the local control plane" 900 kubectl get --raw /readyz
+trap 'exit 130' INT
+trap 'exit 143' TERM
+"$BIN" --local --local-dir "$DIR" >"$LOG" 2>&1 &
+MANAGER=$!
+wait_for "the local control plane" 180 kubectl get --raw /readyz
 echo "   kubectl talks to it with KUBECONFIG=$KUBECONFIG"
 
 say "Applying the spare-parts shop: a technician's journey, five moments, four roadmap streams"

@@ -16,20 +16,25 @@ import (
 	"github.com/cxops/cxops/internal/testenv"
 )
 
-// buildManager builds the manager binary once for the tests that run it.
-var buildManager = sync.OnceValues(func() (string, error) {
+// buildManager builds the production manager once for the tests that run it.
+var buildManager = sync.OnceValues(func() (string, error) { return build("./cmd/manager", "manager") })
+
+// buildLocal builds the development entry point of `make run` and `make demo` once.
+var buildLocal = sync.OnceValues(func() (string, error) { return build("./cmd/cxops-local", "cxops-local") })
+
+func build(pkg, name string) (string, error) {
 	dir, err := os.MkdirTemp("", "cxops-bin-")
 	if err != nil {
 		return "", err
 	}
-	bin := filepath.Join(dir, "manager")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/manager")
+	bin := filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-o", bin, pkg)
 	cmd.Dir = testenv.RepoRoot()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", &buildError{out: string(out), err: err}
 	}
 	return bin, nil
-})
+}
 
 type buildError struct {
 	out string
@@ -73,7 +78,7 @@ func processesUsing(dir string) []string {
 func TestRunWithoutCluster(t *testing.T) {
 	g := NewWithT(t)
 	requireTool(t, "kubectl", "the test applies a sample with kubectl")
-	bin, err := buildManager()
+	bin, err := buildLocal()
 	g.Expect(err).NotTo(HaveOccurred())
 	dir := t.TempDir()
 	kcfg := filepath.Join(dir, "kubeconfig")
@@ -133,7 +138,7 @@ func TestRunWithoutCluster(t *testing.T) {
 func TestDemoRunsToTheEnd(t *testing.T) {
 	g := NewWithT(t)
 	requireTool(t, "kubectl", "the demo drives kubectl")
-	bin, err := buildManager()
+	bin, err := buildLocal()
 	g.Expect(err).NotTo(HaveOccurred())
 	dir := t.TempDir()
 	cmd := exec.Command(filepath.Join(testenv.RepoRoot(), "hack", "demo.sh"))
@@ -150,4 +155,32 @@ func TestDemoRunsToTheEnd(t *testing.T) {
 		g.Expect(string(out)).To(ContainSubstring(want))
 	}
 	g.Eventually(func() []string { return processesUsing(dir) }, 30*time.Second, 100*time.Millisecond).Should(BeEmpty())
+}
+
+// Issue "Ship it like a mature operator", observation 2: a `make demo` that timed
+// out left its manager running. Every exit of the script (here Ctrl-C in the
+// middle of a step, and SIGTERM as timeout(1) and CI send it) stops the manager,
+// etcd and kube-apiserver.
+func TestDemoCleansUpWhenInterrupted(t *testing.T) {
+	g := NewWithT(t)
+	requireTool(t, "kubectl", "the demo drives kubectl")
+	bin, err := buildLocal()
+	g.Expect(err).NotTo(HaveOccurred())
+	dir := t.TempDir()
+	cmd := exec.Command(filepath.Join(testenv.RepoRoot(), "hack", "demo.sh"))
+	cmd.Dir = testenv.RepoRoot()
+	cmd.Env = append(os.Environ(), "CXOPS_DEMO_DIR="+dir, "CXOPS_DEMO_BIN="+bin)
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	g.Expect(cmd.Start()).To(Succeed())
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	g.Eventually(out.String, 3*time.Minute, 100*time.Millisecond).Should(ContainSubstring("1. Every moment is healthy"))
+	g.Expect(processesUsing(dir)).NotTo(BeEmpty())
+
+	g.Expect(cmd.Process.Signal(syscall.SIGTERM)).To(Succeed())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	g.Eventually(exited, 30*time.Second).Should(Receive(HaveOccurred()), out.String)
+	g.Eventually(func() []string { return processesUsing(dir) }, 10*time.Second, 100*time.Millisecond).Should(BeEmpty(),
+		"the manager, etcd and kube-apiserver are gone")
 }

@@ -1,6 +1,7 @@
-package main
+package managerapp
 
 import (
+	"flag"
 	"net/netip"
 	"testing"
 
@@ -11,7 +12,7 @@ import (
 
 func TestAPIServerAddressesAreRefused(t *testing.T) {
 	t.Setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
-	f := &flags{egressAllow: "10.96.0.0/12"}
+	f := &Flags{egressAllow: "10.96.0.0/12"}
 	addrs := apiServerAddrs(&rest.Config{Host: "https://192.168.49.2:8443"}, f)
 	want := []netip.Addr{netip.MustParseAddr("10.96.0.1"), netip.MustParseAddr("192.168.49.2")}
 	if len(addrs) != 2 || addrs[0] != want[0] || addrs[1] != want[1] {
@@ -36,8 +37,8 @@ func TestAPIServerAddressesAreRefused(t *testing.T) {
 }
 
 func TestLocalRunAllowsLoopback(t *testing.T) {
-	f := &flags{egressAllow: "203.0.113.0/24"}
-	localDefaults(f)
+	f := &Flags{egressAllow: "203.0.113.0/24"}
+	f.LocalDefaults(flag.NewFlagSet("test", flag.ContinueOnError))
 	if !f.local {
 		t.Error("a local run is not marked local")
 	}

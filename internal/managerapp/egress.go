@@ -1,4 +1,4 @@
-package main
+package managerapp
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 // KUBERNETES_SERVICE_HOST (the in-cluster service address). On the local control
 // plane there is nothing to protect, and its address is loopback, which the demo
 // needs: none are returned.
-func apiServerAddrs(cfg *rest.Config, f *flags) []netip.Addr {
+func apiServerAddrs(cfg *rest.Config, f *Flags) []netip.Addr {
 	if f.local {
 		return nil
 	}
