@@ -34,10 +34,13 @@ help: ## Show this help.
 ##@ Development
 
 .PHONY: manifests
-manifests: ## Generate CRDs and RBAC from the API types and markers (and copy them into the chart and dist/install.yaml).
+manifests: crds ## Generate CRDs and RBAC from the API types and markers (and copy them into the chart and dist/install.yaml).
+	@$(MAKE) --no-print-directory chart-sync build-installer
+
+.PHONY: crds
+crds: ## Generate only config/crd/bases and config/rbac/role.yaml from the types and markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
-	@$(MAKE) --no-print-directory chart-sync build-installer
 
 .PHONY: generate
 generate: ## Generate deepcopy code for the API types.

@@ -28,10 +28,12 @@ func TestGeneratedFilesAreInSync(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cmd := exec.Command("make", "manifests", "generate")
+	// `make manifests` also copies into the chart and the bundle, which
+	// test/packaging checks; here only what the types generate.
+	cmd := exec.Command("make", "crds", "generate")
 	cmd.Dir = work
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("make manifests generate: %v\n%s", err, out)
+		t.Fatalf("make crds generate: %v\n%s", err, out)
 	}
 
 	var files []string
