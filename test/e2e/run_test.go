@@ -134,16 +134,24 @@ func TestRunWithoutCluster(t *testing.T) {
 	stop(cmd, out)
 }
 
-// TestDemoRunsToTheEnd runs `make demo`'s script with short intervals.
-func TestDemoRunsToTheEnd(t *testing.T) {
-	g := NewWithT(t)
+// demoCommand is hack/demo.sh with the development binary and a data directory
+// of its own, with extra environment variables.
+func demoCommand(t *testing.T, g Gomega, env ...string) (*exec.Cmd, string) {
+	t.Helper()
 	requireTool(t, "kubectl", "the demo drives kubectl")
 	bin, err := buildLocal()
 	g.Expect(err).NotTo(HaveOccurred())
 	dir := t.TempDir()
 	cmd := exec.Command(filepath.Join(testenv.RepoRoot(), "hack", "demo.sh"))
 	cmd.Dir = testenv.RepoRoot()
-	cmd.Env = append(os.Environ(), "CXOPS_DEMO_FAST=1", "CXOPS_DEMO_DIR="+dir, "CXOPS_DEMO_BIN="+bin)
+	cmd.Env = append(append(os.Environ(), "CXOPS_DEMO_DIR="+dir, "CXOPS_DEMO_BIN="+bin), env...)
+	return cmd, dir
+}
+
+// TestDemoRunsToTheEnd runs `make demo`'s script with short intervals.
+func TestDemoRunsToTheEnd(t *testing.T) {
+	g := NewWithT(t)
+	cmd, dir := demoCommand(t, g, "CXOPS_DEMO_FAST=1")
 	out, err := cmd.CombinedOutput()
 	g.Expect(err).NotTo(HaveOccurred(), string(out))
 	for _, want := range []string{
@@ -163,13 +171,7 @@ func TestDemoRunsToTheEnd(t *testing.T) {
 // etcd and kube-apiserver.
 func TestDemoCleansUpWhenInterrupted(t *testing.T) {
 	g := NewWithT(t)
-	requireTool(t, "kubectl", "the demo drives kubectl")
-	bin, err := buildLocal()
-	g.Expect(err).NotTo(HaveOccurred())
-	dir := t.TempDir()
-	cmd := exec.Command(filepath.Join(testenv.RepoRoot(), "hack", "demo.sh"))
-	cmd.Dir = testenv.RepoRoot()
-	cmd.Env = append(os.Environ(), "CXOPS_DEMO_DIR="+dir, "CXOPS_DEMO_BIN="+bin)
+	cmd, dir := demoCommand(t, g)
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	g.Expect(cmd.Start()).To(Succeed())
