@@ -62,12 +62,16 @@ fmt: ## Run gofmt on the code.
 vet: ## Run go vet.
 	$(GO) vet ./...
 
+.PHONY: tidy-check
+tidy-check: ## Fail when go.mod or go.sum is not what `go mod tidy` makes.
+	$(GO) mod tidy -diff
+
 .PHONY: envtest
 envtest: ## Build (once) the test control plane and print its directory (KUBEBUILDER_ASSETS).
 	@hack/setup-envtest.sh
 
 .PHONY: test
-test: vet ## Run all tests against a real API server, etcd and Prometheus.
+test: vet tidy-check ## Run all tests against a real API server, etcd and Prometheus.
 	@assets="$$(hack/setup-envtest.sh | tail -n 1)"; \
 	hack/setup-prometheus.sh >&2; \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
