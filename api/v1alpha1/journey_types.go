@@ -225,7 +225,7 @@ type JourneyStatus struct {
 
 	// driftingMoments counts moments with a drifting objective.
 	// +optional
-	DriftingMoments int32 `json:"driftingMoments,omitempty"`
+	DriftingMoments int32 `json:"driftingMoments"`
 
 	// stages is the health of each stage, in spec order.
 	// +optional
@@ -242,7 +242,7 @@ type JourneyStatus struct {
 
 	// openRemediations counts open remediation tasks of the journey's moments.
 	// +optional
-	OpenRemediations int32 `json:"openRemediations,omitempty"`
+	OpenRemediations int32 `json:"openRemediations"`
 
 	// objectives is the state of the journey-level objectives.
 	// +optional
@@ -270,6 +270,7 @@ type JourneyStatus struct {
 // +kubebuilder:printcolumn:name="Health",type=string,JSONPath=`.status.health`
 // +kubebuilder:printcolumn:name="Drifting",type=integer,JSONPath=`.status.driftingMoments`
 // +kubebuilder:printcolumn:name="Open-Tasks",type=integer,JSONPath=`.status.openRemediations`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Healthy")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Journey struct {

@@ -95,7 +95,7 @@ type Initiative struct {
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
-	Progress *int32 `json:"progress,omitempty"`
+	Progress *int32 `json:"progress"`
 
 	// addresses lists the moments and objectives this initiative improves.
 	// +optional
@@ -161,7 +161,7 @@ type InitiativeStatus struct {
 	// still misses its target while the initiative is blocked, overdue, or due within
 	// 14 days.
 	// +optional
-	AtRisk bool `json:"atRisk,omitempty"`
+	AtRisk bool `json:"atRisk"`
 
 	// message explains the risk.
 	// +optional
@@ -184,7 +184,7 @@ type RoadmapStreamStatus struct {
 
 	// progress in percent over all initiatives.
 	// +optional
-	Progress int32 `json:"progress,omitempty"`
+	Progress int32 `json:"progress"`
 
 	// objectivesAddressed counts the objectives the initiatives address.
 	// +optional
@@ -196,7 +196,7 @@ type RoadmapStreamStatus struct {
 
 	// atRisk counts initiatives at risk.
 	// +optional
-	AtRisk int32 `json:"atRisk,omitempty"`
+	AtRisk int32 `json:"atRisk"`
 
 	// initiatives is the state of each initiative.
 	// +optional
@@ -207,7 +207,7 @@ type RoadmapStreamStatus struct {
 
 	// openRemediations counts open remediation tasks routed to the stream.
 	// +optional
-	OpenRemediations int32 `json:"openRemediations,omitempty"`
+	OpenRemediations int32 `json:"openRemediations"`
 
 	// lastHandledReconcileAt is the value of the cx.cxops.io/requestedAt
 	// annotation last handled: set the annotation (for example to the current
@@ -228,6 +228,7 @@ type RoadmapStreamStatus struct {
 // +kubebuilder:printcolumn:name="At-Risk",type=integer,JSONPath=`.status.atRisk`
 // +kubebuilder:printcolumn:name="Open-Tasks",type=integer,JSONPath=`.status.openRemediations`
 // +kubebuilder:printcolumn:name="On-Track",type=string,JSONPath=`.status.conditions[?(@.type=="OnTrack")].status`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type RoadmapStream struct {
 	metav1.TypeMeta `json:",inline"`
