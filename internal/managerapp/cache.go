@@ -14,10 +14,20 @@ import (
 // labelled cx.cxops.io/usable-by=cxops, without kubectl's last-applied
 // annotation (see controllers.SecretCache). No other Secret, nor its metadata, is
 // listed, watched or cached.
-func cacheOptions(syncPeriod time.Duration) cache.Options {
-	return cache.Options{
+//
+// With namespaces, every informer lists and watches only those namespaces (the
+// --watch-namespaces mode, where the manager's rules are Roles in each of them).
+func cacheOptions(syncPeriod time.Duration, namespaces []string) cache.Options {
+	o := cache.Options{
 		SyncPeriod:       &syncPeriod,
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject:         controllers.CacheByObject(),
 	}
+	if len(namespaces) > 0 {
+		o.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range namespaces {
+			o.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	return o
 }

@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -56,6 +57,7 @@ type Flags struct {
 	refGrace      time.Duration
 	deliveryWkrs  int
 	syncPeriod    time.Duration
+	watchNS       string
 	leaseDuration time.Duration
 	renewDeadline time.Duration
 	retryPeriod   time.Duration
@@ -104,6 +106,8 @@ func BindFlags(fs *flag.FlagSet) *Flags {
 	fs.DurationVar(&f.refGrace, "reference-grace", 2*time.Minute,
 		"How long a referenced object (journey, stage, source, stream, secret) may be missing before the object that names it is Stalled.")
 	fs.DurationVar(&f.syncPeriod, "sync-period", 10*time.Hour, "Full resync period of the informers.")
+	fs.StringVar(&f.watchNS, "watch-namespaces", "",
+		"Comma-separated namespaces to watch; empty watches every namespace. With it, the manager needs its rules only as Roles in those namespaces.")
 	f.Zap = zap.Options{Development: false}
 	f.Zap.BindFlags(fs)
 	return f
@@ -177,7 +181,7 @@ func Run(ctx context.Context, cfg *rest.Config, f *Flags) error {
 		LeaseDuration:                 &f.leaseDuration,
 		RenewDeadline:                 &f.renewDeadline,
 		RetryPeriod:                   &f.retryPeriod,
-		Cache:                         cacheOptions(f.syncPeriod),
+		Cache:                         cacheOptions(f.syncPeriod, splitList(f.watchNS)),
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
@@ -204,4 +208,15 @@ func Run(ctx context.Context, cfg *rest.Config, f *Flags) error {
 	log.Info("starting manager", "leaderElection", f.leaderElect, "metrics", f.metricsAddr, "heartbeat", f.heartbeat,
 		"egress", opts.Egress.String())
 	return mgr.Start(ctx)
+}
+
+// splitList splits a comma-separated flag value, dropping empty items and spaces.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -230,9 +230,35 @@ func TestHelmTemplateToggles(t *testing.T) {
 	if _, err := runErr(helm(t), "template", "cxops", chart, "--set", "leaderElection.enabled=false"); err == nil {
 		t.Error("two replicas without leader election rendered")
 	}
-	got := args(t, template(t, "watchNamespaces={team-a,team-b}", "logLevel=debug"))
+	scoped := template(t, "watchNamespaces={team-a,team-b}", "logLevel=debug")
+	got := args(t, scoped)
 	if !contains(got, "--watch-namespaces=team-a,team-b") || !contains(got, "--zap-log-level=debug") {
 		t.Errorf("args %q", got)
+	}
+	// Namespace-scoped: the manager's rules are Roles in the watched namespaces,
+	// never a ClusterRole.
+	managerRoles := map[string]string{}
+	for _, o := range scoped {
+		if strings.HasSuffix(o.GetName(), "-manager-role") {
+			managerRoles[o.GetKind()+"/"+o.GetNamespace()] = o.GetName()
+		}
+		if o.GetKind() == "ClusterRole" && strings.HasSuffix(o.GetName(), "-manager-role") {
+			t.Errorf("watchNamespaces set, but the manager still gets a ClusterRole %s", o.GetName())
+		}
+	}
+	for _, ns := range []string{"team-a", "team-b"} {
+		if managerRoles["Role/"+ns] == "" {
+			t.Errorf("no manager Role in %s: %v", ns, managerRoles)
+		}
+	}
+	bindings := 0
+	for _, o := range scoped {
+		if o.GetKind() == "RoleBinding" && o.GetName() == "cxops-manager-rolebinding" {
+			bindings++
+		}
+	}
+	if bindings != 2 {
+		t.Errorf("%d manager RoleBindings, want one in each watched namespace", bindings)
 	}
 }
 
