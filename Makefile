@@ -62,16 +62,32 @@ fmt: ## Run gofmt on the code.
 vet: ## Run go vet.
 	$(GO) vet ./...
 
+# golangci-lint, with kube-api-linter built in, from the tools module (its
+# dependencies stay out of go.mod).
+GOLANGCI_LINT ?= bin/golangci-lint-kal
+
+$(GOLANGCI_LINT): hack/tools/go.mod hack/tools/go.sum
+	cd hack/tools && $(GO) build -o ../../$(GOLANGCI_LINT) sigs.k8s.io/kube-api-linter/cmd/golangci-lint-kube-api-linter
+
+.PHONY: lint
+lint: $(GOLANGCI_LINT) ## Run golangci-lint (errcheck, staticcheck, revive, govet, unused, ineffassign).
+	$(GOLANGCI_LINT) run ./...
+
+.PHONY: lint-api
+lint-api: $(GOLANGCI_LINT) ## Run kube-api-linter on the API types (not yet part of make test).
+	$(GOLANGCI_LINT) run -c .golangci-kal.yml ./api/...
+
 .PHONY: tidy-check
 tidy-check: ## Fail when go.mod or go.sum is not what `go mod tidy` makes.
 	$(GO) mod tidy -diff
+	cd hack/tools && $(GO) mod tidy -diff
 
 .PHONY: envtest
 envtest: ## Build (once) the test control plane and print its directory (KUBEBUILDER_ASSETS).
 	@hack/setup-envtest.sh
 
 .PHONY: test
-test: vet tidy-check ## Run all tests against a real API server, etcd and Prometheus.
+test: vet tidy-check lint ## Run all tests against a real API server, etcd and Prometheus.
 	@assets="$$(hack/setup-envtest.sh | tail -n 1)"; \
 	hack/setup-prometheus.sh >&2; \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \

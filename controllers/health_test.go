@@ -34,7 +34,7 @@ func TestNewMomentIsInProgressUntilEvaluated(t *testing.T) {
 		case <-r.Context().Done():
 			return
 		}
-		fmt.Fprint(w, `{"nps": 42}`)
+		_, _ = fmt.Fprint(w, `{"nps": 42}`)
 	}))
 	defer srv.Close()
 	defer func() {

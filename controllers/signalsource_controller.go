@@ -69,12 +69,11 @@ func (r *SignalSourceReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		r.forget(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
-	before := src.DeepCopy()
 	key := req.String()
 	if err := r.firstSight(ctx, src); err != nil {
 		return done(ctrl.Result{}, err)
 	}
-	before = src.DeepCopy()
+	before := src.DeepCopy()
 
 	res, outcome := r.connect(ctx, src, key)
 	outcome, stallIn := r.grace.apply("source/"+key, outcome, before.Status.Conditions, r.Options.Clock.Now())

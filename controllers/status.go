@@ -68,7 +68,7 @@ func reportRejectedStatus(ctx context.Context, c client.Client, before client.Ob
 // object quietly, with the controller's backoff; other errors are returned.
 func done(res ctrl.Result, err error) (ctrl.Result, error) {
 	if apierrors.IsConflict(err) {
-		return ctrl.Result{Requeue: true}, nil
+		return ctrl.Result{RequeueAfter: cacheLagRetry}, nil
 	}
 	return res, err
 }

@@ -57,7 +57,7 @@ func (d Duration) MarshalJSON() ([]byte, error) {
 	if d.invalid != "" {
 		return json.Marshal(d.invalid)
 	}
-	return json.Marshal(d.Duration.String())
+	return json.Marshal(d.String())
 }
 
 // ToUnstructured is what the unstructured converter writes: the duration string.
@@ -65,5 +65,5 @@ func (d Duration) ToUnstructured() any {
 	if d.invalid != "" {
 		return d.invalid
 	}
-	return d.Duration.String()
+	return d.String()
 }

@@ -2,13 +2,16 @@
 // in them, the signal sources behind their objectives, the roadmap streams that
 // improve them and the remediation tasks opened when the experience drifts.
 //
+// It depends on k8s.io/apimachinery only, so that other projects can import it.
+//
 // +kubebuilder:object:generate=true
 // +groupName=cx.cxops.io
 package v1alpha1
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/controller-runtime/pkg/scheme"
 )
 
 var (
@@ -16,8 +19,20 @@ var (
 	GroupVersion = schema.GroupVersion{Group: "cx.cxops.io", Version: "v1alpha1"}
 
 	// SchemeBuilder adds the cxops types to a scheme.
-	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+	SchemeBuilder = runtime.NewSchemeBuilder(addKnownTypes)
 
 	// AddToScheme adds the cxops types to a scheme.
 	AddToScheme = SchemeBuilder.AddToScheme
+
+	// knownTypes are the kinds and lists each types file registers.
+	knownTypes []runtime.Object
 )
+
+// register records API types for addKnownTypes (called from each file's init).
+func register(objs ...runtime.Object) { knownTypes = append(knownTypes, objs...) }
+
+func addKnownTypes(s *runtime.Scheme) error {
+	s.AddKnownTypes(GroupVersion, knownTypes...)
+	metav1.AddToGroupVersion(s, GroupVersion)
+	return nil
+}

@@ -297,5 +297,5 @@ type JourneyList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&Journey{}, &JourneyList{})
+	register(&Journey{}, &JourneyList{})
 }

@@ -215,5 +215,5 @@ type MomentList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&Moment{}, &MomentList{})
+	register(&Moment{}, &MomentList{})
 }

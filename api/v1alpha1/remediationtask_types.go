@@ -249,5 +249,5 @@ type RemediationTaskList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&RemediationTask{}, &RemediationTaskList{})
+	register(&RemediationTask{}, &RemediationTaskList{})
 }

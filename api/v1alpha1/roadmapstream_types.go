@@ -254,5 +254,5 @@ type RoadmapStreamList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&RoadmapStream{}, &RoadmapStreamList{})
+	register(&RoadmapStream{}, &RoadmapStreamList{})
 }

@@ -200,5 +200,5 @@ type SignalSourceList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&SignalSource{}, &SignalSourceList{})
+	register(&SignalSource{}, &SignalSourceList{})
 }

@@ -97,7 +97,12 @@ func BenchmarkEngineTick(b *testing.B) {
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() { done <- e.Start(ctx) }()
-			defer func() { cancel(); <-done }()
+			defer func() {
+				cancel()
+				if err := <-done; err != nil {
+					b.Error(err)
+				}
+			}()
 
 			const total = owners * perOwner
 			waitEvals := func(n uint64) {

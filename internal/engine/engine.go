@@ -411,9 +411,6 @@ func sameRegistrations(held []*objective, objs []Registration) bool {
 // changeSpecLocked applies a new spec to a registered objective.
 func (e *Engine) changeSpecLocked(o *objective, s Spec, now time.Time) {
 	sameSignal := o.spec.Source == s.Source && o.spec.Query == s.Query
-	targetChanged := o.spec.Operator != s.Operator || o.spec.Value != s.Value ||
-		o.spec.Min != s.Min || o.spec.Max != s.Max ||
-		o.spec.HasWarning != s.HasWarning || o.spec.Warning != s.Warning
 	// The message was written against the old target: Step rebuilds an empty one.
 	o.state.Message = ""
 	if sameSignal {
@@ -427,8 +424,6 @@ func (e *Engine) changeSpecLocked(o *objective, s Spec, now time.Time) {
 		o.state.MetSince = time.Time{}
 		o.evaluated, o.stale = false, false
 		e.joinLocked(o, now)
-	}
-	if targetChanged {
 	}
 }
 

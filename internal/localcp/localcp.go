@@ -110,7 +110,7 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	if err := os.MkdirAll(certDir, 0o700); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(progress, "starting etcd and kube-apiserver from %s (data in %s)\n", assets, dir)
+	_, _ = fmt.Fprintf(progress, "starting etcd and kube-apiserver from %s (data in %s)\n", assets, dir)
 	env := &envtest.Environment{
 		BinaryAssetsDirectory:    assets,
 		CRDInstallOptions:        envtest.CRDInstallOptions{CRDs: opts.CRDs},
@@ -121,9 +121,11 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	env.ControlPlane.Etcd = &envtest.Etcd{DataDir: filepath.Join(dir, "etcd"), Path: filepath.Join(shims, "etcd")}
 	env.ControlPlane.APIServer = &envtest.APIServer{CertDir: certDir, Path: filepath.Join(shims, "kube-apiserver")}
 	// What the shims exec, and where they write their pid files.
-	os.Setenv(envAssets, assets)
-	os.Setenv(envDir, dir)
-	os.Setenv(envParent, strconv.Itoa(os.Getpid()))
+	for k, v := range map[string]string{envAssets: assets, envDir: dir, envParent: strconv.Itoa(os.Getpid())} {
+		if err := os.Setenv(k, v); err != nil {
+			return nil, fmt.Errorf("setting %s for the control plane's processes: %w", k, err)
+		}
+	}
 
 	cp := &ControlPlane{env: env, lock: lock, release: make(chan struct{}), dir: dir, Kubeconfig: filepath.Join(dir, "kubeconfig")}
 	started := make(chan error, 1)
@@ -203,7 +205,7 @@ func findAssets(ctx context.Context, dir string, progress io.Writer) (string, er
 	if err != nil {
 		return "", err
 	}
-	fmt.Fprintf(progress, "preparing the local control plane with %s (the first time builds kube-apiserver and etcd from source: about 10 minutes)\n", script)
+	_, _ = fmt.Fprintf(progress, "preparing the local control plane with %s (the first time builds kube-apiserver and etcd from source: about 10 minutes)\n", script)
 	cmd := exec.CommandContext(ctx, script)
 	cmd.Stderr = progress
 	// The script and its builds are one process group, stopped together on

@@ -46,7 +46,10 @@ func TestWatchNamespacesLimitsTheManager(t *testing.T) {
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-done:
+		case err := <-done:
+			if err != nil {
+				t.Logf("manager: %v", err)
+			}
 		case <-time.After(30 * time.Second):
 		}
 	})

@@ -54,9 +54,9 @@ func (o *Options) listSetup(output *listOutput, all bool) (printers.ResourcePrin
 
 func noneFound(w io.Writer, what string, all bool, ns string) {
 	if all {
-		fmt.Fprintf(w, "No %s found.\n", what)
+		_, _ = fmt.Fprintf(w, "No %s found.\n", what)
 	} else {
-		fmt.Fprintf(w, "No %s found in %s namespace.\n", what, ns)
+		_, _ = fmt.Fprintf(w, "No %s found in %s namespace.\n", what, ns)
 	}
 }
 
@@ -495,7 +495,7 @@ func newAckCommand(o *Options) *cobra.Command {
 				if err := Acknowledge(cmd.Context(), c, ns, name); err != nil {
 					return err
 				}
-				fmt.Fprintf(o.IOStreams.Out, "remediationtask/%s acknowledged\n", name)
+				_, _ = fmt.Fprintf(o.IOStreams.Out, "remediationtask/%s acknowledged\n", name)
 			}
 			return nil
 		},

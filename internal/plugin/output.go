@@ -127,7 +127,7 @@ func newCustomColumnsPrinter(spec string) (*customColumnsPrinter, error) {
 	for i, col := range strings.Split(spec, ",") {
 		header, path, ok := strings.Cut(col, ":")
 		if !ok || header == "" || path == "" {
-			return nil, fmt.Errorf("unexpected custom-columns spec: %q, expected HEADER:JSONPATH,HEADER:JSONPATH,...", col)
+			return nil, fmt.Errorf("unexpected custom-columns spec %q: expected HEADER:JSONPATH pairs separated by commas", col)
 		}
 		path = strings.TrimSuffix(strings.TrimPrefix(path, "{"), "}")
 		if !strings.HasPrefix(path, ".") {
@@ -162,11 +162,11 @@ func (p *customColumnsPrinter) PrintObj(obj runtime.Object, w io.Writer) error {
 	writeRow := func(cells []string) {
 		for i, c := range cells {
 			if i > 0 {
-				fmt.Fprint(tw, "\t")
+				_, _ = fmt.Fprint(tw, "\t")
 			}
 			_ = printers.WriteEscaped(tw, strings.NewReplacer("\t", " ", "\n", " ", "\r", " ").Replace(c))
 		}
-		fmt.Fprintln(tw)
+		_, _ = fmt.Fprintln(tw)
 	}
 	writeRow(p.headers) // as given, like kubectl
 	for _, item := range items {

@@ -212,7 +212,7 @@ func (p painter) layout(w io.Writer, cells [][]cline, colWidth int) {
 				b.WriteString(strings.Repeat(" ", max(colWidth-pl.width, 0)))
 			}
 		}
-		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+		_, _ = fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
 	}
 }
 
@@ -221,7 +221,7 @@ func (p painter) rule(w io.Writer, columns, colWidth int) {
 	for i := range parts {
 		parts[i] = strings.Repeat("-", colWidth)
 	}
-	fmt.Fprintln(w, strings.Join(parts, "-+-"))
+	_, _ = fmt.Fprintln(w, strings.Join(parts, "-+-"))
 }
 
 // Map column widths: columns are at least minColumn wide when the terminal
@@ -267,11 +267,11 @@ func RenderMap(w io.Writer, jm *JourneyMap, width int, color bool) {
 	labelled := func(label string, spans ...span) {
 		for i, pl := range p.wrap(line(0, spans...), max(width-headerLabel, 20)) {
 			if i == 0 {
-				fmt.Fprint(w, p.paint(bold(label))+strings.Repeat(" ", headerLabel-runeLen(label)))
+				_, _ = fmt.Fprint(w, p.paint(bold(label))+strings.Repeat(" ", headerLabel-runeLen(label)))
 			} else {
-				fmt.Fprint(w, strings.Repeat(" ", headerLabel))
+				_, _ = fmt.Fprint(w, strings.Repeat(" ", headerLabel))
 			}
-			fmt.Fprintln(w, strings.TrimRight(pl.text, " "))
+			_, _ = fmt.Fprintln(w, strings.TrimRight(pl.text, " "))
 		}
 	}
 	labelled("Journey", plain(j.Name+" (namespace "+j.Namespace+")"))
@@ -287,7 +287,7 @@ func RenderMap(w io.Writer, jm *JourneyMap, width int, color bool) {
 		}
 		labelled(label, objectiveSpans(o)...)
 	}
-	fmt.Fprintln(w)
+	_, _ = fmt.Fprintln(w)
 
 	// Stage columns.
 	type column struct {
@@ -320,7 +320,7 @@ func RenderMap(w io.Writer, jm *JourneyMap, width int, color bool) {
 		})
 	}
 	if len(columns) == 0 {
-		fmt.Fprintln(w, "(no stages)")
+		_, _ = fmt.Fprintln(w, "(no stages)")
 	}
 	natural, need := 0, 0
 	for _, c := range columns {
@@ -338,7 +338,7 @@ func RenderMap(w io.Writer, jm *JourneyMap, width int, color bool) {
 	for start := 0; start < len(columns); start += perRow {
 		end := min(start+perRow, len(columns))
 		if start > 0 {
-			fmt.Fprintln(w)
+			_, _ = fmt.Fprintln(w)
 		}
 		var heads, bodies [][]cline
 		for _, c := range columns[start:end] {
@@ -351,12 +351,12 @@ func RenderMap(w io.Writer, jm *JourneyMap, width int, color bool) {
 	}
 
 	// Footer.
-	fmt.Fprintln(w)
+	_, _ = fmt.Fprintln(w)
 	if len(jm.TopGaps) == 0 {
-		fmt.Fprintln(w, p.paint(bold("Top gaps"))+"  none")
+		_, _ = fmt.Fprintln(w, p.paint(bold("Top gaps"))+"  none")
 		return
 	}
-	fmt.Fprintln(w, p.paint(bold("Top gaps")))
+	_, _ = fmt.Fprintln(w, p.paint(bold("Top gaps")))
 	for i, g := range jm.TopGaps {
 		where := ""
 		if g.Stage != "" {
@@ -365,7 +365,7 @@ func RenderMap(w io.Writer, jm *JourneyMap, width int, color bool) {
 		l := line(2, plain(fmt.Sprintf("%d. %s", i+1, gapText(g))), plain(" "), state(string(g.State)),
 			plain(fmt.Sprintf(" (%sscore %s)", where, g.Score)))
 		for _, pl := range p.wrap(l, width) {
-			fmt.Fprintln(w, strings.TrimRight(pl.text, " "))
+			_, _ = fmt.Fprintln(w, strings.TrimRight(pl.text, " "))
 		}
 	}
 }

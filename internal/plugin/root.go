@@ -142,7 +142,7 @@ func Run(ctx context.Context, o *Options, args []string) int {
 		if errors.As(err, &ee) {
 			return ee.code
 		}
-		fmt.Fprintln(o.IOStreams.ErrOut, "error:", err)
+		_, _ = fmt.Fprintln(o.IOStreams.ErrOut, "error:", err)
 		return 1
 	}
 	return 0

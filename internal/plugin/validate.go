@@ -406,7 +406,7 @@ func decodeTyped(kind string, m map[string]interface{}) runtime.Object {
 // code: 1 when there are errors.
 func PrintValidateResult(w io.Writer, r *ValidateResult) int {
 	for _, f := range r.Findings {
-		fmt.Fprintln(w, f.String())
+		_, _ = fmt.Fprintln(w, f.String())
 	}
 	var extra []string
 	if r.Warnings > 0 {
@@ -421,14 +421,14 @@ func PrintValidateResult(w io.Writer, r *ValidateResult) int {
 		for _, e := range extra {
 			summary += ", " + e
 		}
-		fmt.Fprintf(w, "%s in %s%s\n", summary, plural(r.Objects, "object", "objects"), skipped)
+		_, _ = fmt.Fprintf(w, "%s in %s%s\n", summary, plural(r.Objects, "object", "objects"), skipped)
 		return 1
 	}
 	summary := plural(r.Objects, "object", "objects") + " valid"
 	for _, e := range extra {
 		summary += ", " + e
 	}
-	fmt.Fprintln(w, summary+skipped)
+	_, _ = fmt.Fprintln(w, summary+skipped)
 	return 0
 }
 

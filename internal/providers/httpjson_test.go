@@ -78,7 +78,7 @@ func TestHTTPJSONQuery(t *testing.T) {
 		g := NewWithT(t)
 		before := srv.hits.Load()
 		_, err := p.Query(testContext(t), "{.a[")
-		expectReason(g, err, v1alpha1.ReasonInvalidSpec)
+		_ = expectReason(g, err, v1alpha1.ReasonInvalidSpec)
 		g.Expect(srv.hits.Load()).To(Equal(before))
 	})
 }
@@ -201,14 +201,14 @@ func TestHTTPJSONHeadersFromSecret(t *testing.T) {
 			}}
 			p, err := New(spec, secrets.Get, Options{Policy: local})
 			if tt.newErr {
-				expectReason(g, err, tt.reason)
+				_ = expectReason(g, err, tt.reason)
 				return
 			}
 			g.Expect(err).NotTo(HaveOccurred())
 			closeProvider(t, p)
 			v, err := p.Query(testContext(t), "{.score}")
 			if tt.reason != "" {
-				expectReason(g, err, tt.reason)
+				_ = expectReason(g, err, tt.reason)
 				return
 			}
 			g.Expect(err).NotTo(HaveOccurred())
@@ -234,7 +234,7 @@ func TestHTTPJSONRedirectToAnotherHostKeepsHeaders(t *testing.T) {
 	closeProvider(t, p)
 
 	_, err = p.Query(testContext(t), "{.v}")
-	expectReason(g, err, v1alpha1.ReasonUnreachable)
+	_ = expectReason(g, err, v1alpha1.ReasonUnreachable)
 	g.Expect(other.hits.Load()).To(BeZero(), "the credentials never reach another host")
 }
 
@@ -261,9 +261,9 @@ func TestHTTPJSONTLS(t *testing.T) {
 func TestHTTPJSONInvalidURL(t *testing.T) {
 	g := NewWithT(t)
 	_, err := New(v1alpha1.SignalSourceSpec{HTTP: &v1alpha1.HTTPSource{URL: "ftp://example.com/x"}}, nil, Options{Policy: local})
-	expectReason(g, err, v1alpha1.ReasonInvalidSpec)
+	_ = expectReason(g, err, v1alpha1.ReasonInvalidSpec)
 	_, err = New(v1alpha1.SignalSourceSpec{HTTP: &v1alpha1.HTTPSource{URL: "/relative"}}, nil, Options{Policy: local})
-	expectReason(g, err, v1alpha1.ReasonInvalidSpec)
+	_ = expectReason(g, err, v1alpha1.ReasonInvalidSpec)
 }
 
 func newHTTPProvider(t *testing.T, src *v1alpha1.HTTPSource, secrets SecretGetter, opts Options) Provider {

@@ -74,7 +74,7 @@ func TestNewInvalidSpecs(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
 			_, err := New(tt.spec, SecretMap{"s": {"token": []byte("x")}}.Get, Options{Policy: local})
-			expectReason(g, err, v1alpha1.ReasonInvalidSpec)
+			_ = expectReason(g, err, v1alpha1.ReasonInvalidSpec)
 			g.Expect(Kind(tt.spec)).To(Equal(tt.kind))
 		})
 	}

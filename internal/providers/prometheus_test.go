@@ -172,7 +172,7 @@ func TestPrometheusCanceledByCaller(t *testing.T) {
 	ctx, cancel := context.WithCancel(testContext(t))
 	cancel()
 	_, err := p.Query(ctx, "slow")
-	expectReason(g, err, v1alpha1.ReasonUnreachable)
+	_ = expectReason(g, err, v1alpha1.ReasonUnreachable)
 	g.Expect(errors.Is(err, context.Canceled)).To(BeTrue())
 }
 
@@ -241,8 +241,8 @@ func TestPrometheusAuth(t *testing.T) {
 				g.Expect(v).To(Equal(7.0))
 				return
 			}
-			expectReason(g, probeErr, tt.reason)
-			expectReason(g, queryErr, tt.reason)
+			_ = expectReason(g, probeErr, tt.reason)
+			_ = expectReason(g, queryErr, tt.reason)
 		})
 	}
 }

@@ -57,9 +57,9 @@ func TestRenderQuery(t *testing.T) {
 func TestRenderQueryNilLabels(t *testing.T) {
 	g := NewWithT(t)
 	_, err := RenderQuery(`{{ index .Labels "a" }}`, QueryData{})
-	expectReason(g, err, v1alpha1.ReasonInvalidSpec)
+	_ = expectReason(g, err, v1alpha1.ReasonInvalidSpec)
 	_, err = RenderQuery(`{{ .Labels.a }}`, QueryData{})
-	expectReason(g, err, v1alpha1.ReasonInvalidSpec)
+	_ = expectReason(g, err, v1alpha1.ReasonInvalidSpec)
 }
 
 func TestRenderQueryConcurrentAndCached(t *testing.T) {

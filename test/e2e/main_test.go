@@ -55,7 +55,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	kubeconfig = filepath.Join(dir, "kubeconfig")
 	if err := env.WriteKubeconfig(kubeconfig); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -87,7 +87,10 @@ func run(m *testing.M) int {
 	code := m.Run()
 	cancel()
 	select {
-	case <-done:
+	case err := <-done:
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "manager:", err)
+		}
 	case <-time.After(30 * time.Second):
 	}
 	return code

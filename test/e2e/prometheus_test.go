@@ -37,7 +37,7 @@ func (e *exporter) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	fmt.Fprintf(w, "# TYPE shop_stock_accuracy_percent gauge\nshop_stock_accuracy_percent{shop=\"spare-parts\"} %s\n", e.value)
+	_, _ = fmt.Fprintf(w, "# TYPE shop_stock_accuracy_percent gauge\nshop_stock_accuracy_percent{shop=\"spare-parts\"} %s\n", e.value)
 }
 
 // startPrometheus runs a real Prometheus on a loopback port, scraping the exporter
@@ -78,7 +78,7 @@ scrape_configs:
 		if err != nil {
 			return err
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			return fmt.Errorf("prometheus not ready: %s", resp.Status)
 		}
@@ -92,7 +92,7 @@ func freeAddr(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().String()
 }
 
