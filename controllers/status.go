@@ -64,11 +64,15 @@ func reportRejectedStatus(ctx context.Context, c client.Client, before client.Ob
 	}
 }
 
-// done ends a reconcile: a conflict (the cache had not caught up yet) requeues the
-// object quietly, with the controller's backoff; other errors are returned.
+// conflictRetry is how soon a reconcile whose write conflicted runs again.
+const conflictRetry = time.Second
+
+// done ends a reconcile: a conflict (the cache had not caught up yet, or another
+// writer came first) requeues the object quietly after conflictRetry; other
+// errors are returned, for the controller's exponential backoff.
 func done(res ctrl.Result, err error) (ctrl.Result, error) {
 	if apierrors.IsConflict(err) {
-		return ctrl.Result{RequeueAfter: cacheLagRetry}, nil
+		return ctrl.Result{RequeueAfter: conflictRetry}, nil
 	}
 	return res, err
 }
