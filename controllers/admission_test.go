@@ -226,7 +226,24 @@ func TestAdmissionInputs(t *testing.T) {
 			"every static value name must have 1 to 253 characters"},
 		{"static 257 values", src(), map[string]any{"spec.static.values": manyValues(257)}, "must have at most 256 items"},
 		{"static 256 values", src(), map[string]any{"spec.static.values": manyValues(256)}, ""},
+
+		// Fields added for coverage and notifications: bounded too.
+		{"minCoverage 101", journey(ns, "x", "order"), map[string]any{"spec.minCoverage": 101}, "should be less than or equal to 100"},
+		{"minCoverage -1", journey(ns, "x", "order"), map[string]any{"spec.minCoverage": -1}, "should be greater than or equal to 0"},
+		{"minCoverage 100", journey(ns, "x", "order"), map[string]any{"spec.minCoverage": 100}, ""},
+		{"task with 5 sinks", task(ns, "x"), map[string]any{"spec.sinks": manySinks(5)}, "must have at most 4 items"},
+		{"task with 4 sinks", task(ns, "x"), map[string]any{"spec.sinks": manySinks(4)}, ""},
+		{"task sink URL of 2049", task(ns, "x"), map[string]any{"spec.sinks": []any{map[string]any{
+			"name": "a", "url": "https://example.com/" + strings.Repeat("a", 2029)}}}, "Too long"},
 	})
+}
+
+func manySinks(n int) []any {
+	out := make([]any, n)
+	for i := range out {
+		out[i] = map[string]any{"name": fmt.Sprintf("s%d", i), "url": "https://example.com/hook"}
+	}
+	return out
 }
 
 func manyValues(n int) map[string]any {

@@ -52,3 +52,18 @@ func TestTransitionsAreLogged(t *testing.T) {
 		}
 	}
 }
+
+// The reconcile request annotation is the tenant's text of any length; what is
+// handled, and written to status.lastHandledReconcileAt, fits its 128 characters,
+// and is not new again on the next reconcile.
+func TestALongReconcileRequestIsCutToTheStatusLimit(t *testing.T) {
+	m := &cxv1.Moment{}
+	m.SetAnnotations(map[string]string{cxv1.ReconcileRequestAnnotation: strings.Repeat("x", 1<<16)})
+	v, ok := reconcileRequested(m, "")
+	if !ok || len(v) != maxRequestValue {
+		t.Fatalf("got %d characters (new: %v), want %d", len(v), ok, maxRequestValue)
+	}
+	if _, again := reconcileRequested(m, v); again {
+		t.Fatal("the same long annotation counts as a new request once handled")
+	}
+}

@@ -400,9 +400,15 @@ func markSuspended(conds *[]metav1.Condition, generation int64, healthy bool) {
 	}
 }
 
+// maxRequestValue is the schema limit of status.lastHandledReconcileAt.
+const maxRequestValue = 128
+
 // reconcileRequested returns the value of the reconcile request annotation when
-// it differs from the one last handled.
+// it differs from the one last handled. An annotation is the tenant's text of any
+// length: it is cut to what status can hold before it is compared or written, so
+// a long one neither fails the status patch nor counts as new on every reconcile.
 func reconcileRequested(o client.Object, handled string) (string, bool) {
 	v, ok := o.GetAnnotations()[cxv1.ReconcileRequestAnnotation]
+	v = textutil.TruncateNoMark(v, maxRequestValue)
 	return v, ok && v != handled
 }
