@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/cxops/cxops/internal/testenv"
 )
@@ -76,8 +78,17 @@ func TestLocalRunKilledAndRestarted(t *testing.T) {
 	// SIGKILL: nothing can clean up, the kernel must.
 	g.Expect(first.Process.Signal(syscall.SIGKILL)).To(Succeed())
 	_ = first.Wait()
-	g.Eventually(func() []string { return processesUsing(dir) }, 10*time.Second, 100*time.Millisecond).Should(BeEmpty(),
-		"etcd and kube-apiserver die with the manager")
+	// The parent-death signal normally takes them within moments. Seen once in
+	// about ten runs on a loaded machine: a kube-apiserver outlived its parent.
+	// The next start must then find and kill it, which is asserted below.
+	var leftovers []string
+	if err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 10*time.Second, true,
+		func(context.Context) (bool, error) {
+			leftovers = processesUsing(dir)
+			return len(leftovers) == 0, nil
+		}); err != nil {
+		t.Logf("after SIGKILL, still running with the directory (the restart must clean them): %v", leftovers)
+	}
 	_ = out
 
 	began = time.Now()
@@ -85,6 +96,11 @@ func TestLocalRunKilledAndRestarted(t *testing.T) {
 	again, out := startLocal(t, g, bin, dir, 30*time.Second)
 	t.Logf("restart after SIGKILL: control plane up in %s", time.Since(began).Round(100*time.Millisecond))
 	g.Expect(controlPlaneUsing(dir, again)).To(HaveLen(2), out.String())
+	now := strings.Join(processesUsing(dir), "\n")
+	for _, p := range leftovers {
+		pid, _, _ := strings.Cut(p, ":")
+		g.Expect(now).NotTo(ContainSubstring(pid+": "), "the restart kills what the killed run left: %s", p)
+	}
 	g.Expect(again.Process.Signal(os.Interrupt)).To(Succeed())
 	exited := make(chan error, 1)
 	go func() { exited <- again.Wait() }()
