@@ -116,7 +116,7 @@ func (r *JourneyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 
 	if stallIn > 0 {
 		// Deadlines follow the injected clock.
-		r.Notifications.EnqueueAfter(req.NamespacedName, stallIn)
+		r.Notifications.EnqueueAt(req.NamespacedName, now.Add(stallIn))
 	}
 	// Only values changed: not worth a write (live values are metrics).
 	if !statusChanged(before, j) {

@@ -134,11 +134,11 @@ func (r *MomentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	case c == changeCause:
 		// A new cause is worth a write, at most once per evaluation interval.
 		if until := r.untilCauseWrite(before, resolved, now); until > 0 {
-			r.Notifications.EnqueueAfter(req.NamespacedName, minPositive(wake, until))
+			r.Notifications.EnqueueAt(req.NamespacedName, now.Add(minPositive(wake, until)))
 			return ctrl.Result{}, taskErr
 		}
 	case r.untilHeartbeat(before, now) > 0:
-		r.Notifications.EnqueueAfter(req.NamespacedName, wake)
+		r.Notifications.EnqueueAt(req.NamespacedName, now.Add(wake))
 		return ctrl.Result{}, taskErr
 	}
 	m.Status.LastHeartbeatTime = timePtr(now)
@@ -148,7 +148,7 @@ func (r *MomentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		r.lag.wrote(req.String(), m.ResourceVersion)
 	}
 	// Heartbeats follow the injected clock; jitter spreads them out.
-	r.Notifications.EnqueueAfter(req.NamespacedName, minPositive(stallIn, wait.Jitter(r.Options.Heartbeat, 0.05)))
+	r.Notifications.EnqueueAt(req.NamespacedName, now.Add(minPositive(stallIn, wait.Jitter(r.Options.Heartbeat, 0.05))))
 	return ctrl.Result{}, taskErr
 }
 

@@ -69,6 +69,13 @@ func (q *queueSource) EnqueueAfter(key types.NamespacedName, d time.Duration) {
 	})
 }
 
+// EnqueueAt asks for a reconcile at the instant at of the injected clock. Unlike
+// EnqueueAfter with a duration computed earlier, a clock that moved on between
+// computing the deadline and arming it does not push the deadline back.
+func (q *queueSource) EnqueueAt(key types.NamespacedName, at time.Time) {
+	q.EnqueueAfter(key, at.Sub(q.clock.Now()))
+}
+
 // Forget drops the deadline of a deleted object.
 func (q *queueSource) Forget(key types.NamespacedName) {
 	q.mu.Lock()
