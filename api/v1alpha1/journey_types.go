@@ -82,6 +82,12 @@ type Stage struct {
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=15
 	Channels []Channel `json:"channels,omitempty"`
+
+	// blueprint is the service blueprint under the stage: customer actions,
+	// frontstage actions, backstage processes with their SIPOC, and support
+	// systems. Moments name a backstage process in spec.process.
+	// +optional
+	Blueprint *StageBlueprint `json:"blueprint,omitempty"`
 }
 
 // JourneySpec is the target (to-be) journey for one persona.
@@ -94,6 +100,13 @@ type JourneySpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	Description string `json:"description,omitempty"`
+
+	// vision is the to-be statement the journey works toward, such as "a
+	// technician orders the right part in five minutes and it arrives when promised".
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	Vision string `json:"vision,omitempty"`
 
 	// stages in the order the persona usually meets them. Journeys need not be
 	// linear; the order is for display.
@@ -141,6 +154,14 @@ type StageStatus struct {
 	// moments counts the stage's moments by health.
 	// +optional
 	Moments MomentCounts `json:"moments,omitempty"`
+
+	// processes is the health of the stage's backstage processes, in the order of
+	// the blueprint.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	Processes []ProcessStatus `json:"processes,omitempty"`
 }
 
 // MomentCounts counts moments by health.

@@ -83,6 +83,15 @@ type MomentSpec struct {
 	// +kubebuilder:validation:MaxLength=63
 	Stage string `json:"stage"`
 
+	// process names the backstage process of the stage's blueprint that this
+	// moment measures; the moment's objectives are that process's control points.
+	// Like stage, it must exist in the journey: a missing process is reported in
+	// the moment's conditions (Stalled after the reference grace).
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Process string `json:"process,omitempty"`
+
 	// polarity: Gain or Pain.
 	// +required
 	Polarity Polarity `json:"polarity"`
