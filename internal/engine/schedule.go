@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -214,7 +215,8 @@ func (e *Engine) promptLocked(s *sourceQueue, interval time.Duration, now time.T
 // nextDueLocked is a group's next tick after the one that ran at now: an
 // interval (jittered) after its due time, or after now if that is past. For an
 // aligned source it is the source's next tick of that interval when that lies
-// within the jitter window, so that the source's groups stay together.
+// within the jitter window, so that the source's groups stay together; a group
+// whose own tick is further from it moves toward it by the jitter window.
 func (e *Engine) nextDueLocked(g *group, now time.Time) time.Time {
 	base := g.due
 	next := base.Add(e.jittered(g.interval))
@@ -226,10 +228,23 @@ func (e *Engine) nextDueLocked(g *group, now time.Time) time.Time {
 	if !e.aligned(s) {
 		return next
 	}
-	window := time.Duration(e.jitter * float64(g.interval))
-	if t, ok := s.ticks[g.interval]; ok && t.After(now) &&
-		!t.Before(base.Add(g.interval-window)) && !t.After(base.Add(g.interval+window)) {
-		return t
+	if t, ok := s.ticks[g.interval]; ok && t.After(now) {
+		// The source's tick (or the one an interval before or after it) closest
+		// to this group's own; a group further away moves toward it by at most
+		// the jitter window per tick, so that a late joiner catches up.
+		natural := base.Add(g.interval)
+		window := time.Duration(e.jitter * float64(g.interval))
+		k := math.Round(float64(natural.Sub(t)) / float64(g.interval))
+		target := t.Add(time.Duration(k) * g.interval)
+		switch d := target.Sub(natural); {
+		case d > window:
+			target = natural.Add(window)
+		case d < -window:
+			target = natural.Add(-window)
+		}
+		if target.After(now) {
+			return target
+		}
 	}
 	if s.ticks == nil {
 		s.ticks = map[time.Duration]time.Time{}

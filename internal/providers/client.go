@@ -190,6 +190,16 @@ func buildTLSConfig(t *v1alpha1.TLSConfig, secrets SecretGetter) (*tls.Config, e
 	return cfg, nil
 }
 
+// hostKey is the egress rate-limit key of a URL (egress.HostKey), empty when it
+// does not parse.
+func hostKey(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return egress.HostKey(u)
+}
+
 // safeURL returns a URL fit for messages: no credentials, query or fragment, and
 // bounded in length.
 func safeURL(raw string) string {
