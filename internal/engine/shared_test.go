@@ -82,7 +82,7 @@ func TestHTTPJSONSourceOneGETPerInterval(t *testing.T) {
 	for h.clk.Now().Before(start.Add(5 * 30 * time.Second)) {
 		h.tick()
 	}
-	h.g.Expect(hits.Load() - before).To(Equal(int64(5)), "aligned again: one GET per interval for the 101 queries")
+	h.g.Expect(hits.Load()-before).To(Equal(int64(5)), "aligned again: one GET per interval for the 101 queries")
 }
 
 // loadProvider is a network provider on a rate-limited host.
@@ -167,4 +167,3 @@ func TestEgressLoadStretch(t *testing.T) {
 	h.g.Expect(h.e.Load("shop/busy")).To(Equal(SourceLoad{Stretch: 1}))
 	h.g.Expect(changes).To(ConsistOf("shop/busy", "team/neighbour"))
 }
-

@@ -132,4 +132,4 @@ func TestTraits(t *testing.T) {
 type providerWithoutTraits struct{}
 
 func (providerWithoutTraits) Query(context.Context, string) (float64, error) { return 0, nil }
-func (providerWithoutTraits) Probe(context.Context) error                   { return nil }
+func (providerWithoutTraits) Probe(context.Context) error                    { return nil }
