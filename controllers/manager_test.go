@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zapcore"
+	"golang.org/x/time/rate"
 	"k8s.io/client-go/rest"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
@@ -19,7 +20,11 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/cxops/cxops/internal/egress"
+	"github.com/cxops/cxops/internal/providers"
 )
+
+// testHostRate is the per-host egress rate of the test manager, calls per second.
+const testHostRate = 100
 
 var (
 	// testClock drives the engine and the reconcilers' deadlines: tests step it.
@@ -68,6 +73,9 @@ func startManager(ctx context.Context, cfg *rest.Config) (func(time.Duration), e
 		DeliveryMaxBackoff: 200 * time.Millisecond,
 		// The test servers listen on loopback, which the default policy refuses.
 		Egress: egress.Policy{Allow: egress.Loopback()},
+		// A per-host egress rate, as in production (each test server is its own
+		// host:port): generous, so that only TestSignalSourceRateLimited exceeds it.
+		Providers: providers.Options{Limiter: egress.NewHostLimiter(rate.Limit(testHostRate), testHostRate)},
 	})
 	if err != nil {
 		return nil, err

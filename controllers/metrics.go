@@ -152,3 +152,45 @@ func refName(r *cxv1.LocalObjectReference) string {
 	}
 	return r.Name
 }
+
+// MetricProviderHTTPRequests counts the HTTP requests sent to each signal source
+// (label source, "namespace/name"): probes and followed redirects included, the
+// queries of an HTTP JSON source that share one document counted once. The
+// engine's cxops_provider_requests_total counts queries instead.
+const MetricProviderHTTPRequests = "cxops_provider_http_requests_total"
+
+// sourceRequests counts the HTTP requests sent to each source.
+type sourceRequests struct {
+	vec *prometheus.CounterVec
+}
+
+func newSourceRequests(reg prometheus.Registerer) *sourceRequests {
+	vec := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: MetricProviderHTTPRequests,
+		Help: "HTTP requests sent to a signal source, probes included; queries sharing one HTTP JSON document count once.",
+	}, []string{"source"})
+	if err := reg.Register(vec); err != nil {
+		are, ok := err.(prometheus.AlreadyRegisteredError)
+		if !ok {
+			panic(err)
+		}
+		vec = are.ExistingCollector.(*prometheus.CounterVec)
+	}
+	return &sourceRequests{vec: vec}
+}
+
+// counter returns the function that counts a request to source; nil when
+// nothing counts.
+func (m *sourceRequests) counter(source string) func() {
+	if m == nil {
+		return nil
+	}
+	return func() { m.vec.WithLabelValues(source).Inc() }
+}
+
+// forget deletes the series of a deleted source.
+func (m *sourceRequests) forget(source string) {
+	if m != nil {
+		m.vec.DeleteLabelValues(source)
+	}
+}

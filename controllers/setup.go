@@ -38,6 +38,8 @@ func Setup(mgr ctrl.Manager, opts Options) (*System, error) {
 		// A source's Ready condition follows the fetches: the engine reports
 		// each change of their outcome, the SignalSource controller re-checks.
 		SourceOutcome: fetches.observe,
+		// RateLimited on a source follows the egress load of its schedule.
+		LoadChanged: fetches.loadChanged,
 		Notify: func(o engine.Owner) {
 			key := ctrlKey(o.Namespace, o.Name)
 			switch o.Kind {
@@ -68,7 +70,7 @@ func Setup(mgr ctrl.Manager, opts Options) (*System, error) {
 	sender := notify.NewSender(notify.Options{Policy: opts.Egress, Limiter: opts.Providers.Limiter})
 
 	reconcilers := []interface{ SetupWithManager(ctrl.Manager) error }{
-		&SignalSourceReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Registry: registry, Engine: eng, Options: opts, Fetches: fetches, Recorder: recorder, grace: grace},
+		&SignalSourceReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Registry: registry, Engine: eng, Options: opts, Fetches: fetches, Recorder: recorder, Requests: newSourceRequests(opts.Registerer), grace: grace},
 		&MomentReconciler{Client: mgr.GetClient(), Engine: eng, Recorder: recorder, Options: opts, Notifications: moments, grace: grace},
 		&JourneyReconciler{Client: mgr.GetClient(), Engine: eng, Options: opts, Notifications: journeys, Metrics: metrics, grace: grace},
 		&RoadmapStreamReconciler{Client: mgr.GetClient(), Options: opts, grace: grace},

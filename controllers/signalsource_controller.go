@@ -26,6 +26,7 @@ import (
 	cxv1 "github.com/cxops/cxops/api/v1alpha1"
 	"github.com/cxops/cxops/internal/engine"
 	"github.com/cxops/cxops/internal/providers"
+	"github.com/cxops/cxops/internal/textutil"
 )
 
 // SignalSourceReconciler builds the provider of each SignalSource from its spec and
@@ -45,6 +46,8 @@ type SignalSourceReconciler struct {
 	Fetches *fetchOutcomes
 	// Recorder raises events when a source starts failing and when it recovers.
 	Recorder events.EventRecorder
+	// Requests counts the HTTP requests sent to each source; nil counts nothing.
+	Requests *sourceRequests
 
 	grace    *graceTracker
 	mu       sync.Mutex
@@ -83,6 +86,7 @@ func (r *SignalSourceReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	src.Status.Provider = providers.Kind(src.Spec)
 	src.Status.ObservedGeneration = src.Generation
 	setReadiness(&src.Status.Conditions, src.Generation, outcome)
+	r.setRateLimited(ctx, src, key)
 	r.recordTransitions(ctx, before, src)
 	if outcome.ready {
 		now := metav1.NewTime(r.Options.Clock.Now()).Rfc3339Copy()
@@ -96,6 +100,34 @@ func (r *SignalSourceReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		return done(ctrl.Result{}, err)
 	}
 	return res, nil
+}
+
+// setRateLimited sets RateLimited=True (reason EgressRateExceeded) while the
+// per-host egress rate cannot carry the calls the source's objectives are
+// scheduled for, so that their intervals are stretched, and removes it when they
+// fit. The engine reports each change of that (LoadChanged), which reconciles
+// the source.
+func (r *SignalSourceReconciler) setRateLimited(ctx context.Context, src *cxv1.SignalSource, key string) {
+	if r.Engine == nil {
+		return
+	}
+	was := apimeta.IsStatusConditionTrue(src.Status.Conditions, cxv1.RateLimitedCondition)
+	load := r.Engine.Load(key)
+	if !load.Stretched() {
+		if was {
+			ctrl.LoggerFrom(ctx).Info("the egress rate carries the source's calls again")
+		}
+		apimeta.RemoveStatusCondition(&src.Status.Conditions, cxv1.RateLimitedCondition)
+		return
+	}
+	msg := load.Message()
+	setCondition(&src.Status.Conditions, src.Generation, cxv1.RateLimitedCondition, metav1.ConditionTrue, cxv1.ReasonEgressRateExceeded, msg)
+	if !was {
+		ctrl.LoggerFrom(ctx).Info("the egress rate stretches the source's intervals", "reason", cxv1.ReasonEgressRateExceeded, "message", msg)
+		if r.Recorder != nil {
+			r.Recorder.Eventf(src, nil, corev1.EventTypeWarning, cxv1.ReasonEgressRateExceeded, "Schedule", "%s", textutil.Truncate(msg, 1024))
+		}
+	}
 }
 
 // firstSight writes, for a new generation of a source that is probed over the
@@ -141,7 +173,7 @@ func (r *SignalSourceReconciler) connect(ctx context.Context, src *cxv1.SignalSo
 	secrets := func(name string) (map[string][]byte, error) {
 		return secretReader{cached: r.Client, api: r.APIReader}.get(ctx, src.Namespace, name)
 	}
-	p, err := providers.New(src.Spec, secrets, r.Options.Providers.WithLogger(sourceLogger(src)))
+	p, err := providers.New(src.Spec, secrets, r.Options.Providers.WithLogger(sourceLogger(src)).WithOnRequest(r.Requests.counter(key)))
 	if err != nil {
 		r.Registry.Delete(key)
 		r.Engine.TriggerSource(key)
@@ -197,6 +229,7 @@ func (r *SignalSourceReconciler) observeGeneration(src *cxv1.SignalSource) bool 
 
 func (r *SignalSourceReconciler) forget(key types.NamespacedName) {
 	r.Fetches.forget(key.String())
+	r.Requests.forget(key.String())
 	r.Registry.Delete(key.String())
 	r.Engine.TriggerSource(key.String())
 	r.mu.Lock()
@@ -287,6 +320,15 @@ func (f *fetchOutcomes) observe(source string, err error) {
 		return
 	}
 	f.queue.Enqueue(ctrlKey(ns, name))
+}
+
+// loadChanged is the engine's LoadChanged hook: the egress rate starts or stops
+// stretching a source's intervals (or the stretch moved). It asks for a
+// reconcile of the source, which reads the engine's Load, without blocking.
+func (f *fetchOutcomes) loadChanged(source string) {
+	if ns, name, ok := strings.Cut(source, "/"); ok {
+		f.queue.Enqueue(ctrlKey(ns, name))
+	}
 }
 
 // failure returns the failure of the engine's latest fetches of a source, nil if

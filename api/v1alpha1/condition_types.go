@@ -22,6 +22,11 @@ const (
 	SuspendedCondition = "Suspended"
 	// DeliveredCondition says every notification of a remediation task was delivered.
 	DeliveredCondition = "Delivered"
+	// RateLimitedCondition is True on a SignalSource while the operator's
+	// per-host egress rate cannot carry the calls its objectives are scheduled
+	// for, so that their intervals are stretched; absent otherwise. Ready is not
+	// affected: the signals are obtained, later than scheduled.
+	RateLimitedCondition = "RateLimited"
 )
 
 // Condition reasons: one CamelCase word each, telling why a condition has its status.
@@ -115,6 +120,10 @@ const (
 	ReasonDeliveryAbandoned = "DeliveryAbandoned"
 	// ReasonSuspended: spec.suspend is true.
 	ReasonSuspended = "Suspended"
+	// ReasonEgressRateExceeded: the queries of the sources on one host need more
+	// calls per second than the per-host egress rate allows; the message gives
+	// the numbers and how long the intervals take instead.
+	ReasonEgressRateExceeded = "EgressRateExceeded"
 )
 
 // ReconcileRequestAnnotation asks for an immediate reconcile and evaluation when

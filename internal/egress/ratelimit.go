@@ -40,6 +40,15 @@ func NewHostLimiter(limit rate.Limit, burst int) *HostLimiter {
 	return &HostLimiter{limit: limit, burst: max(burst, 1), hosts: map[string]*rate.Limiter{}}
 }
 
+// Limit returns the calls per second the limiter allows each host, 0 when it
+// does not limit (nil, or rate.Inf).
+func (l *HostLimiter) Limit() float64 {
+	if l == nil || l.limit == rate.Inf {
+		return 0
+	}
+	return float64(l.limit)
+}
+
 // Wait blocks until host may be called or ctx ends. It returns an error wrapping
 // ErrRateLimited (and the cause) when the call may not proceed; it returns at once
 // when waiting would outlast ctx's deadline.

@@ -62,9 +62,26 @@
 // after a random delay of at most min(interval/10, 1s); later ticks come every
 // interval, stretched or shrunk by up to the jitter fraction (10%). One loop
 // goroutine keeps the groups in a heap ordered by due time; a bounded pool of
-// workers (16) fetches them, with a per-fetch timeout (30s) on top of the
-// provider's own. A source the provider lookup does not know is "not ready": its
-// objectives observe no data and nothing is called.
+// workers (16) fetches them. A source the provider lookup does not know is "not
+// ready": its objectives observe no data and nothing is called.
+//
+// Workers take batches: the due groups of one source, fetched one after the
+// other and then evaluated under one lock. A provider that answers from memory
+// (providers.Traits.InMemory, the static provider) is called without a deadline,
+// up to 256 groups per batch; a not ready source's groups are batched the same
+// way. A network provider's batch is one group, whose fetch has a timeout (30s)
+// on top of the provider's own, so that a slow query never delays another.
+//
+// Groups are ticked independently, each with its own jitter, so that a network
+// source's calls spread over the interval. A source whose provider answers from
+// memory, or selects every query from one shared document
+// (providers.Traits.SharedFetch, the HTTP JSON provider), has its ticks aligned
+// instead: a group's next tick is the source's next tick of the same interval
+// when that lies within the group's jitter window, and prompt evaluations join a
+// pending prompt tick of the source. Its groups then come due together: one batch
+// for an in-memory source, one fetch of the document for a shared-fetch source,
+// which gets the tick's due time (providers.WithTick) to tell which calls may
+// share it. With jitter disabled nothing is aligned.
 //
 // Workers are shared fairly between tenants: due groups wait in their source's
 // queue, and the loop hands them out round robin over namespaces (the part of the
@@ -110,12 +127,26 @@
 // every failed fetch at V(1); the messages are the providers' own, which never
 // contain a response body or a secret.
 //
+// # Egress load
+//
+// Each source's schedule needs calls per second: one per query per interval (one
+// per interval for a shared-fetch source; none for an in-memory one). The sources
+// whose provider reports the same egress host (providers.Traits.Host) share the
+// operator's per-host rate (Traits.Rate). When they need more than it allows,
+// their calls wait for it and every interval of those sources takes
+// need/rate times longer than scheduled. Load returns that stretch with the
+// numbers behind it; LoadChanged is called when a source starts or stops being
+// stretched, or its stretch moves by more than a tenth, and when a stretched
+// source is no longer used. The loads are recomputed when a group, an interval
+// or a provider's traits change, not per tick.
+//
 // # Metrics
 //
 // With a Registerer the engine exports cxops_objective_value, cxops_objective_target
 // (with a bound label), cxops_objective_state (one series per objective, value 1,
 // labelled with the current state), cxops_provider_requests_total,
-// cxops_provider_request_duration_seconds, cxops_evaluation_lag_seconds and
-// cxops_evaluations_total. The series of an objective are deleted when it is
+// cxops_provider_request_duration_seconds (not for in-memory answers),
+// cxops_evaluation_lag_seconds, cxops_evaluations_total and
+// cxops_source_interval_stretch_ratio (by source, for rate-limited sources). The series of an objective are deleted when it is
 // removed, those of a source when no objective uses it any more.
 package engine

@@ -34,7 +34,8 @@ func (o Owner) String() string { return o.Kind + " " + o.Namespace + "/" + o.Nam
 // key. *providers.Registry satisfies it.
 type ProviderLookup interface {
 	// Get returns the provider of a source, or false when the source is unknown or
-	// not ready.
+	// not ready. The engine calls it with its lock held: it must not call the
+	// engine.
 	Get(source string) (providers.Provider, bool)
 }
 
@@ -99,6 +100,13 @@ type Options struct {
 	// reconcile request is what it is for. The error's text is the provider's
 	// message (no response body, no secret).
 	SourceOutcome func(source string, err error)
+	// LoadChanged is called when what a source's schedule asks of its host's
+	// egress rate changes enough to tell (see Load): the source starts or stops
+	// having its intervals stretched by the rate, or its stretch changes by more
+	// than a tenth. It is called without locks held, from the schedule loop or a
+	// caller of Load, and must not block: enqueueing a reconcile request is what
+	// it is for.
+	LoadChanged func(source string)
 	// Logger receives the source outcome changes (Info, keys source, reason,
 	// message) and individual fetch errors (V(1)). Defaults to logr.Discard().
 	Logger logr.Logger
@@ -162,7 +170,12 @@ type Engine struct {
 	waiting    bool      // the loop is blocked waiting for armedFor (tests)
 	armedFor   time.Time // the due time the loop's timer is armed for, zero if none
 
-	jobs  chan *group
+	loadDirty  bool         // a source's groups, intervals or traits changed: recompute loads
+	loadOut    []string     // sources whose load changed, to report outside the lock
+	loadChange func(string) // Options.LoadChanged
+	spare      [][]*group   // batch buffers handed back by workers
+
+	jobs  chan batch
 	wake  chan struct{}
 	evals atomic.Uint64 // objective evaluations, for tests and benchmarks
 }
@@ -193,6 +206,7 @@ func New(opts Options) *Engine {
 		providers:     opts.Providers,
 		notify:        opts.Notify,
 		sourceOutcome: opts.SourceOutcome,
+		loadChange:    opts.LoadChanged,
 		log:           opts.Logger,
 		workers:       opts.Workers,
 		perSource:     opts.MaxFetchesPerSource,
@@ -237,7 +251,7 @@ func New(opts Options) *Engine {
 	}
 	e.rnd = rand.New(src)
 	e.metrics = newMetrics(opts.Registerer, e)
-	e.jobs = make(chan *group, e.workers)
+	e.jobs = make(chan batch, e.workers)
 	return e
 }
 

@@ -30,13 +30,19 @@ const (
 	// the error has no reason). A source that is not ready is not counted: nothing
 	// is called.
 	MetricProviderRequests = "cxops_provider_requests_total"
-	// MetricProviderRequestDuration is the duration of fetches by source.
+	// MetricProviderRequestDuration is the duration of fetches by source. The
+	// answers of an in-memory provider (static) are not timed.
 	MetricProviderRequestDuration = "cxops_provider_request_duration_seconds"
 	// MetricEvaluationLag is how late a group's tick started compared with its due
 	// time (queueing for a worker included).
 	MetricEvaluationLag = "cxops_evaluation_lag_seconds"
 	// MetricEvaluations counts objective evaluations.
 	MetricEvaluations = "cxops_evaluations_total"
+	// MetricSourceIntervalStretch is, by source, how many times longer than
+	// scheduled its intervals take because the calls of every source on its host
+	// need more than the per-host egress rate allows (SourceLoad.Stretch): 1 when
+	// they fit. Only sources whose calls are rate-limited have a series.
+	MetricSourceIntervalStretch = "cxops_source_interval_stretch_ratio"
 )
 
 var objectiveLabels = []string{"namespace", "owner_kind", "owner", "objective"}
@@ -112,6 +118,7 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 type objectiveCollector struct {
 	e                    *Engine
 	value, target, state *prometheus.Desc
+	stretch              *prometheus.Desc
 }
 
 func newObjectiveCollector(e *Engine) *objectiveCollector {
@@ -125,6 +132,9 @@ func newObjectiveCollector(e *Engine) *objectiveCollector {
 		state: prometheus.NewDesc(MetricObjectiveState,
 			"1 for the objective's current state (Met, Warning, Breached, Drifting, Unknown); one series per objective.",
 			append(append([]string(nil), objectiveLabels...), "state"), nil),
+		stretch: prometheus.NewDesc(MetricSourceIntervalStretch,
+			"How many times longer than scheduled a source's intervals take because the calls to its host need more than the per-host egress rate allows; 1 when they fit.",
+			[]string{"source"}, nil),
 	}
 }
 
@@ -133,6 +143,7 @@ func (c *objectiveCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.value
 	ch <- c.target
 	ch <- c.state
+	ch <- c.stretch
 }
 
 // objectiveSample is what one objective exports, copied under the engine's lock.
@@ -158,7 +169,23 @@ func (c *objectiveCollector) Collect(ch chan<- prometheus.Metric) {
 			})
 		}
 	}
+	c.e.loadLocked()
+	type stretch struct {
+		source string
+		ratio  float64
+	}
+	var stretches []stretch
+	for _, s := range c.e.sources {
+		if s.load.Host != "" && s.load.Rate > 0 {
+			stretches = append(stretches, stretch{s.name, s.load.Stretch})
+		}
+	}
+	out := c.e.takeLoadOutboxLocked()
 	c.e.mu.Unlock()
+	c.e.deliverLoads(out)
+	for _, s := range stretches {
+		ch <- prometheus.MustNewConstMetric(c.stretch, prometheus.GaugeValue, s.ratio, s.source)
+	}
 	for _, s := range samples {
 		l := s.labels
 		if s.hasValue {
@@ -196,12 +223,36 @@ func (m *metrics) lagObserved(seconds float64) {
 	m.lag.Observe(seconds)
 }
 
-func (m *metrics) fetched(source, result string, seconds float64) {
+// fetchedBatch counts the fetches of a batch of one source and observes their
+// durations; a result without a provider call is not counted, one without a
+// duration (in-memory) not timed.
+func (m *metrics) fetchedBatch(source string, results []fetchResult) {
 	if m == nil {
 		return
 	}
-	m.requests.WithLabelValues(source, result).Inc()
-	m.duration.WithLabelValues(source).Observe(seconds)
+	var duration prometheus.Observer
+	ok := 0
+	for i := range results {
+		r := &results[i]
+		switch r.result {
+		case "":
+			continue
+		case "success":
+			ok++
+		default:
+			m.requests.WithLabelValues(source, r.result).Inc()
+		}
+		if r.seconds < 0 {
+			continue // an in-memory answer is not timed
+		}
+		if duration == nil {
+			duration = m.duration.WithLabelValues(source)
+		}
+		duration.Observe(r.seconds)
+	}
+	if ok > 0 {
+		m.requests.WithLabelValues(source, "success").Add(float64(ok))
+	}
 }
 
 // sourceRemoved deletes the series of a source no objective uses any more.

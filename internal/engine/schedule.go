@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -38,6 +39,7 @@ type group struct {
 	src      *sourceQueue
 	members  []*objective
 	interval time.Duration // smallest member interval
+	counted  bool          // interval is counted in src.intervals
 	due      time.Time
 	hidx     int  // index in the heap, -1 when not in it
 	removed  bool // no member left: skip when queued, discard when running
@@ -60,9 +62,25 @@ type sourceQueue struct {
 	name     string
 	ns       *nsQueue
 	groups   int // live groups using the source
-	inflight int
+	inflight int // batches in flight
 	queue    []*group
+	head     int  // queue[head:] waits; the slots before it are free
 	runnable bool // in ns.runnable
+
+	// traits of the source's provider, as of its latest lookup (zero while the
+	// source is not ready).
+	traits providers.Traits
+	// ticks is, for a source whose ticks are aligned (see aligned), the next
+	// tick of each interval: a group whose next tick falls in the jitter window
+	// of one takes it, so that the source's queries of one interval are fetched
+	// together. firstAt is the same for prompt evaluations.
+	ticks   map[time.Duration]time.Time
+	firstAt time.Time
+	// intervals counts the source's live groups by interval: the calls per
+	// second its schedule needs (see load.go).
+	intervals map[time.Duration]int
+	load      SourceLoad // as of the latest load computation
+	reported  float64    // the stretch last reported to LoadChanged (0: none)
 
 	// Fetch outcome (see outcomeLocked): how many live groups fetched the
 	// provider at least once, how many of those failed their latest fetch, and
@@ -90,6 +108,51 @@ func namespaceOf(source string) string {
 		return source[:i]
 	}
 	return source
+}
+
+// maxBatch bounds the groups of one batch: the due groups of an in-memory (or
+// not ready) source that one worker fetches and evaluates under one lock.
+const maxBatch = 256
+
+// maxTicks bounds sourceQueue.ticks: past ticks are pruned beyond it.
+const maxTicks = 16
+
+// batch is the work a worker gets: due groups of one source, with the source's
+// provider (nil when it is not ready) as looked up when the batch was made. A
+// network provider's batch has one group: each fetch has its own deadline and a
+// slow query never delays another.
+type batch struct {
+	src    *sourceQueue
+	p      providers.Provider
+	traits providers.Traits
+	groups []*group
+}
+
+// aligned says whether a source's queries of one interval share their ticks: an
+// in-memory provider is then called in large batches, a shared-fetch provider
+// once per tick. Other sources keep independent ticks, so that a network source
+// gets its calls spread over the interval.
+func (e *Engine) aligned(s *sourceQueue) bool {
+	return e.jitter > 0 && (s.traits.InMemory || s.traits.SharedFetch)
+}
+
+// lookupLocked finds the provider of a source and records its traits.
+func (e *Engine) lookupLocked(s *sourceQueue) providers.Provider {
+	var p providers.Provider
+	if e.providers != nil {
+		if q, ok := e.providers.Get(s.name); ok && q != nil {
+			p = q
+		}
+	}
+	var t providers.Traits
+	if p != nil {
+		t = providers.TraitsOf(p)
+	}
+	if t != s.traits {
+		s.traits = t
+		e.loadDirty = true
+	}
+	return p
 }
 
 // groupHeap orders groups by due time.
@@ -134,6 +197,91 @@ func (e *Engine) jittered(interval time.Duration) time.Duration {
 	return interval + time.Duration((2*e.rnd.Float64()-1)*e.jitter*float64(interval))
 }
 
+// promptLocked is the time of a prompt evaluation of a group of s: within
+// firstDelay, and for an aligned source the prompt tick of the source's other
+// groups when it lies in that window.
+func (e *Engine) promptLocked(s *sourceQueue, interval time.Duration, now time.Time) time.Time {
+	due := now.Add(e.firstDelay(interval))
+	if !e.aligned(s) {
+		return due
+	}
+	if t := s.firstAt; !t.Before(now) && !t.After(now.Add(min(interval/10, time.Second))) {
+		return t
+	}
+	s.firstAt = due
+	return due
+}
+
+// nextDueLocked is a group's next tick after the one that ran at now: an
+// interval (jittered) after its due time, or after now if that is past. For an
+// aligned source it is the source's next tick of that interval when that lies
+// within the jitter window, so that the source's groups stay together; a group
+// whose own tick is further from it moves toward it by the jitter window.
+func (e *Engine) nextDueLocked(g *group, now time.Time) time.Time {
+	base := g.due
+	next := base.Add(e.jittered(g.interval))
+	if !next.After(now) {
+		base = now
+		next = now.Add(e.jittered(g.interval))
+	}
+	s := g.src
+	if !e.aligned(s) {
+		return next
+	}
+	if t, ok := s.ticks[g.interval]; ok && t.After(now) {
+		// The source's tick (or the one an interval before or after it) closest
+		// to this group's own; a group further away moves toward it by at most
+		// the jitter window per tick, so that a late joiner catches up.
+		natural := base.Add(g.interval)
+		window := time.Duration(e.jitter * float64(g.interval))
+		k := math.Round(float64(natural.Sub(t)) / float64(g.interval))
+		target := t.Add(time.Duration(k) * g.interval)
+		switch d := target.Sub(natural); {
+		case d > window:
+			target = natural.Add(window)
+		case d < -window:
+			target = natural.Add(-window)
+		}
+		if target.After(now) {
+			return target
+		}
+	}
+	if s.ticks == nil {
+		s.ticks = map[time.Duration]time.Time{}
+	}
+	if len(s.ticks) >= maxTicks {
+		for iv, t := range s.ticks {
+			if !t.After(now) {
+				delete(s.ticks, iv)
+			}
+		}
+	}
+	s.ticks[g.interval] = next
+	return next
+}
+
+// setIntervalLocked sets a group's interval, keeping its source's count of
+// groups by interval.
+func (e *Engine) setIntervalLocked(g *group, iv time.Duration) {
+	if g.interval == iv && g.counted {
+		return
+	}
+	s := g.src
+	if s.intervals == nil {
+		s.intervals = map[time.Duration]int{}
+	}
+	if g.counted {
+		if s.intervals[g.interval]--; s.intervals[g.interval] <= 0 {
+			delete(s.intervals, g.interval)
+		}
+	}
+	g.interval, g.counted = iv, iv > 0
+	if g.counted {
+		s.intervals[iv]++
+	}
+	e.loadDirty = true
+}
+
 // joinLocked adds an objective to the group of its (Source, Query), creating the
 // group if needed, and asks for a prompt evaluation.
 func (e *Engine) joinLocked(o *objective, now time.Time) {
@@ -151,15 +299,17 @@ func (e *Engine) joinLocked(o *objective, now time.Time) {
 			ns.sources++
 			src = &sourceQueue{name: k.source, ns: ns}
 			e.sources[k.source] = src
+			e.lookupLocked(src)
 		}
 		src.groups++
-		g = &group{key: k, src: src, interval: o.spec.Interval, due: now.Add(e.firstDelay(o.spec.Interval)), hidx: -1}
+		g = &group{key: k, src: src, due: e.promptLocked(src, o.spec.Interval, now), hidx: -1}
+		e.setIntervalLocked(g, o.spec.Interval)
 		e.groups[k] = g
 		heap.Push(&e.heap, g)
 	}
 	o.group, o.gidx = g, len(g.members)
 	g.members = append(g.members, o)
-	g.interval = min(g.interval, o.spec.Interval)
+	e.setIntervalLocked(g, min(g.interval, o.spec.Interval))
 	e.soonLocked(g, now)
 }
 
@@ -187,6 +337,7 @@ func (e *Engine) leaveLocked(o *objective) {
 	if g.hidx >= 0 {
 		heap.Remove(&e.heap, g.hidx)
 	}
+	e.setIntervalLocked(g, 0)
 	g.src.groups--
 	e.forgetOutcomeLocked(g)
 	e.maybeDropSourceLocked(g.src)
@@ -200,7 +351,7 @@ func (e *Engine) recomputeIntervalLocked(g *group) {
 			iv = m.spec.Interval
 		}
 	}
-	g.interval = iv
+	e.setIntervalLocked(g, iv)
 }
 
 // soonLocked brings a waiting group's next tick forward to within firstDelay. A
@@ -210,7 +361,7 @@ func (e *Engine) soonLocked(g *group, now time.Time) {
 	if g.hidx < 0 {
 		return
 	}
-	if due := now.Add(e.firstDelay(g.interval)); due.Before(g.due) {
+	if due := e.promptLocked(g.src, g.interval, now); due.Before(g.due) {
 		g.due = due
 		heap.Fix(&e.heap, g.hidx)
 	}
@@ -218,12 +369,13 @@ func (e *Engine) soonLocked(g *group, now time.Time) {
 
 // maybeDropSourceLocked forgets a source nothing uses or waits for any more.
 func (e *Engine) maybeDropSourceLocked(s *sourceQueue) {
-	if s.groups > 0 || s.inflight > 0 || len(s.queue) > 0 || s.runnable {
+	if s.groups > 0 || s.inflight > 0 || s.waiting() > 0 || s.runnable {
 		return
 	}
 	if e.sources[s.name] == s {
 		delete(e.sources, s.name)
 		e.metrics.sourceRemoved(s.name)
+		e.sourceGoneLocked(s)
 		s.ns.sources--
 		e.maybeDropNamespaceLocked(s.ns)
 	}
@@ -239,9 +391,16 @@ func (e *Engine) maybeDropNamespaceLocked(n *nsQueue) {
 	}
 }
 
+// waiting is the number of groups in the source's queue.
+func (s *sourceQueue) waiting() int { return len(s.queue) - s.head }
+
 // enqueueLocked puts a due group in its source's queue.
 func (e *Engine) enqueueLocked(g *group) {
 	s := g.src
+	if s.head > 0 && s.head == len(s.queue) {
+		clear(s.queue)
+		s.queue, s.head = s.queue[:0], 0
+	}
 	s.queue = append(s.queue, g)
 	e.markRunnableLocked(s)
 }
@@ -250,7 +409,7 @@ func (e *Engine) enqueueLocked(g *group) {
 // namespace's round, and the namespace in the engine's round if it has a free
 // slot too.
 func (e *Engine) markRunnableLocked(s *sourceQueue) {
-	if !s.runnable && len(s.queue) > 0 && s.inflight < e.perSource {
+	if !s.runnable && s.waiting() > 0 && s.inflight < e.perSource {
 		s.runnable = true
 		s.ns.runnable = append(s.ns.runnable, s)
 	}
@@ -261,31 +420,58 @@ func (e *Engine) markRunnableLocked(s *sourceQueue) {
 	}
 }
 
-// nextLocked takes the next group of a namespace's round of sources, nil when
+// nextLocked takes the next batch of a namespace's round of sources; false when
 // none is left.
-func (e *Engine) nextLocked(n *nsQueue) *group {
+func (e *Engine) nextLocked(n *nsQueue) (batch, bool) {
 	for len(n.runnable) > 0 {
 		s := n.runnable[0]
 		n.runnable[0] = nil
 		n.runnable = n.runnable[1:]
 		s.runnable = false
-		for len(s.queue) > 0 {
-			g := s.queue[0]
-			s.queue[0] = nil
-			s.queue = s.queue[1:]
-			if !g.removed {
-				return g
-			}
+		if b, ok := e.takeLocked(s); ok {
+			return b, true
 		}
 		e.maybeDropSourceLocked(s)
 	}
 	n.runnable = nil // let the backing array go
-	return nil
+	return batch{}, false
 }
 
-// dispatchLocked moves due groups to their queues and hands queued groups to
-// free workers: one group per namespace in turn, and within a namespace one per
-// source in turn.
+// takeLocked makes a batch of a source's queued groups: up to maxBatch for an
+// in-memory or not ready source, one otherwise. Removed groups are skipped.
+func (e *Engine) takeLocked(s *sourceQueue) (batch, bool) {
+	b := batch{src: s, p: e.lookupLocked(s)}
+	b.traits = s.traits
+	limit := 1
+	if b.p == nil || b.traits.InMemory {
+		limit = maxBatch
+	}
+	var groups []*group
+	if k := len(e.spare); k > 0 {
+		groups, e.spare = e.spare[k-1], e.spare[:k-1]
+	}
+	for s.head < len(s.queue) && len(groups) < limit {
+		g := s.queue[s.head]
+		s.queue[s.head] = nil
+		s.head++
+		if !g.removed {
+			groups = append(groups, g)
+		}
+	}
+	if s.head == len(s.queue) {
+		s.queue, s.head = s.queue[:0], 0
+	}
+	if len(groups) == 0 {
+		e.spare = append(e.spare, groups)
+		return batch{}, false
+	}
+	b.groups = groups
+	return b, true
+}
+
+// dispatchLocked moves due groups to their queues and hands batches of queued
+// groups to free workers: one batch per namespace in turn, and within a
+// namespace one per source in turn.
 func (e *Engine) dispatchLocked(now time.Time) {
 	for len(e.heap) > 0 && !e.heap[0].due.After(now) {
 		e.enqueueLocked(heap.Pop(&e.heap).(*group))
@@ -295,18 +481,20 @@ func (e *Engine) dispatchLocked(now time.Time) {
 		e.runnable[0] = nil
 		e.runnable = e.runnable[1:]
 		n.queued = false
-		g := e.nextLocked(n)
-		if g == nil {
+		b, ok := e.nextLocked(n)
+		if !ok {
 			e.maybeDropNamespaceLocked(n)
 			continue
 		}
-		s := g.src
-		g.startedAt = now
+		s := b.src
+		for _, g := range b.groups {
+			g.startedAt = now
+			e.metrics.lagObserved(now.Sub(g.due).Seconds())
+		}
 		s.inflight++
 		n.inflight++
 		e.busy++
-		e.metrics.lagObserved(now.Sub(g.due).Seconds())
-		e.jobs <- g // never blocks: busy <= workers == cap(jobs)
+		e.jobs <- b // never blocks: busy <= workers == cap(jobs)
 		e.markRunnableLocked(s)
 	}
 	if len(e.runnable) == 0 {
@@ -326,6 +514,8 @@ func (e *Engine) loop(ctx context.Context) {
 		now := e.clock.Now()
 		e.dispatchLocked(now)
 		owners = e.sweepLocked(now, owners[:0])
+		e.loadLocked()
+		loads := e.takeLoadOutboxLocked()
 		e.armedFor = time.Time{}
 		if len(e.heap) > 0 {
 			e.armedFor = e.heap[0].due
@@ -338,11 +528,14 @@ func (e *Engine) loop(ctx context.Context) {
 		} else {
 			timer.Stop()
 		}
-		if len(owners) > 0 && e.notify != nil {
+		if (len(owners) > 0 && e.notify != nil) || len(loads) > 0 {
 			e.mu.Unlock()
-			for _, o := range owners {
-				e.notify(o)
+			if e.notify != nil {
+				for _, o := range owners {
+					e.notify(o)
+				}
 			}
+			e.deliverLoads(loads)
 			e.mu.Lock()
 		}
 		e.waiting = true
@@ -360,60 +553,85 @@ func (e *Engine) loop(ctx context.Context) {
 	}
 }
 
-// worker fetches and evaluates the groups the loop hands it.
+// worker fetches and evaluates the batches the loop hands it.
 func (e *Engine) worker(ctx context.Context) {
-	var owners []Owner
+	var w workerState
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case g := <-e.jobs:
-			owners = e.runGroup(ctx, g, owners[:0])
+		case b := <-e.jobs:
+			e.runBatch(ctx, b, &w)
 		}
 	}
 }
 
-// runGroup fetches a group's signal, evaluates every member with it, puts the
-// group back in the heap and notifies the owners whose objectives transitioned
-// (or whose cause changed), then reports a change of the source's outcome. It
-// returns the owners buffer for reuse.
-func (e *Engine) runGroup(ctx context.Context, g *group, owners []Owner) []Owner {
-	start := e.clock.Now()
-	obs, result := e.fetch(ctx, g.key)
+// workerState is a worker's buffers, reused from batch to batch.
+type workerState struct {
+	results []fetchResult
+	owners  []Owner
+}
+
+// fetchResult is the outcome of one group's fetch.
+type fetchResult struct {
+	obs Observation
+	// result is the metric result label ("success" or the failure reason),
+	// empty when no provider was called.
+	result  string
+	seconds float64
+}
+
+// runBatch fetches the signals of a batch, then under one lock evaluates every
+// member of its groups, puts the groups back in the heap and records the
+// source's outcome; it then notifies the owners whose objectives transitioned
+// (or whose cause changed) and reports a change of the source's outcome.
+func (e *Engine) runBatch(ctx context.Context, b batch, w *workerState) {
+	w.results = e.fetchBatch(ctx, &b, w.results[:0])
 	now := e.clock.Now()
-	if result != "" {
-		e.metrics.fetched(g.key.source, result, now.Sub(start).Seconds())
-	}
+	e.metrics.fetchedBatch(b.src.name, w.results)
 
 	e.mu.Lock()
 	e.progress = now
-	g.startedAt = time.Time{}
-	g.src.inflight--
-	g.src.ns.inflight--
-	if !g.removed {
-		// When ctx is done (shutting down, or leadership lost) the fetch was cut
-		// short: its failure must not become the objectives' state.
-		if ctx.Err() == nil {
-			owners = e.evaluateLocked(g, obs, now, owners)
-			if result != "" {
-				e.outcomeLocked(g, obs.Err)
+	s := b.src
+	s.inflight--
+	s.ns.inflight--
+	// When ctx is done (shutting down, or leadership lost) the fetches were cut
+	// short: their failures must not become the objectives' state.
+	live := ctx.Err() == nil
+	e.epoch++
+	owners := w.owners[:0]
+	evaluated := 0
+	for i, g := range b.groups {
+		g.startedAt = time.Time{}
+		if g.removed {
+			continue
+		}
+		if live {
+			r := &w.results[i]
+			owners = e.evaluateLocked(g, r.obs, now, owners)
+			evaluated += len(g.members)
+			if r.result != "" {
+				e.outcomeLocked(g, r.obs.Err)
 			}
 		}
-		next := g.due.Add(e.jittered(g.interval))
-		if !next.After(now) {
-			next = now.Add(e.jittered(g.interval))
-		}
-		g.due = next
+		g.due = e.nextDueLocked(g, now)
 		heap.Push(&e.heap, g)
 	}
-	e.markRunnableLocked(g.src)
-	e.maybeDropSourceLocked(g.src)
+	if evaluated > 0 {
+		e.metrics.countEvaluations(evaluated)
+		e.evals.Add(uint64(evaluated))
+	}
+	clear(b.groups)
+	e.spare = append(e.spare, b.groups[:0])
+	e.markRunnableLocked(s)
+	e.maybeDropSourceLocked(s)
 	out := e.takeOutboxLocked()
+	w.owners = owners
 	if (len(owners) == 0 || e.notify == nil) && len(out) == 0 {
 		e.busy--
 		e.kickLocked()
 		e.mu.Unlock()
-		return owners
+		return
 	}
 	e.mu.Unlock()
 
@@ -429,13 +647,77 @@ func (e *Engine) runGroup(ctx context.Context, g *group, owners []Owner) []Owner
 	e.busy--
 	e.kickLocked()
 	e.mu.Unlock()
-	return owners
 }
 
-// evaluateLocked steps every member of g with obs and appends, once each, the
-// owners to notify.
+// fetchBatch fetches the signal of every group of a batch, appending one result
+// per group to results. An in-memory provider is called without a deadline and
+// without timing the calls (its answers take no time to speak of); a network
+// provider's call gets the fetch timeout, and a shared-fetch provider the tick.
+func (e *Engine) fetchBatch(ctx context.Context, b *batch, results []fetchResult) []fetchResult {
+	switch {
+	case b.p == nil:
+		err := &providers.Error{
+			Reason:  v1alpha1.ReasonSourceNotReady,
+			Message: "signal source " + b.src.name + " is not ready",
+		}
+		for range b.groups {
+			results = append(results, fetchResult{obs: Observation{Err: err}})
+		}
+	case b.traits.InMemory:
+		for _, g := range b.groups {
+			v, err := query(ctx, b.p, g.key.query)
+			r := e.fetchResultOf(g.key, v, err, ctx)
+			r.seconds = -1 // not timed: it takes no time to speak of
+			results = append(results, r)
+		}
+	default:
+		for _, g := range b.groups {
+			start := e.clock.Now()
+			r := e.fetch(ctx, b, g)
+			r.seconds = e.clock.Since(start).Seconds()
+			results = append(results, r)
+		}
+	}
+	return results
+}
+
+// fetch queries one group's signal from a network provider, within the fetch
+// timeout.
+func (e *Engine) fetch(ctx context.Context, b *batch, g *group) fetchResult {
+	fctx, cancel := context.WithTimeout(ctx, e.fetchTimeout)
+	defer cancel()
+	qctx := fctx
+	if b.traits.SharedFetch {
+		qctx = providers.WithTick(fctx, g.due)
+	}
+	v, err := query(qctx, b.p, g.key.query)
+	if err != nil && fctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+		err = &providers.Error{
+			Reason:  v1alpha1.ReasonUnreachable,
+			Message: fmt.Sprintf("signal source %s did not answer within %s", g.key.source, e.fetchTimeout),
+			Err:     err,
+		}
+	}
+	return e.fetchResultOf(g.key, v, err, ctx)
+}
+
+// fetchResultOf turns a provider's answer into a fetch result, logging a failure
+// at V(1) unless ctx is done.
+func (e *Engine) fetchResultOf(k groupKey, v float64, err error, ctx context.Context) fetchResult {
+	if err == nil {
+		return fetchResult{obs: Observation{Value: v}, result: "success"}
+	}
+	reason := providers.ReasonOf(err, "Error")
+	if ctx.Err() == nil {
+		// Provider messages carry no response body nor secret.
+		e.log.V(1).Info("signal fetch failed", "source", k.source, "reason", reason, "message", err.Error())
+	}
+	return fetchResult{obs: Observation{Err: err}, result: reason}
+}
+
+// evaluateLocked steps every member of g with obs and appends, once each per
+// epoch, the owners to notify.
 func (e *Engine) evaluateLocked(g *group, obs Observation, now time.Time, owners []Owner) []Owner {
-	e.epoch++
 	for _, o := range g.members {
 		prev := o.state
 		o.state = Step(&o.spec, prev, obs, now)
@@ -450,8 +732,6 @@ func (e *Engine) evaluateLocked(g *group, obs Observation, now time.Time, owners
 	if at := now.Add(e.staleAfter(g.interval)); e.sweepAt.IsZero() || at.Before(e.sweepAt) {
 		e.sweepAt = at
 	}
-	e.metrics.countEvaluations(len(g.members))
-	e.evals.Add(uint64(len(g.members)))
 	return owners
 }
 
@@ -465,41 +745,6 @@ func changed(a, b *State) bool {
 		!a.DriftingSince.Equal(b.DriftingSince) ||
 		!a.MetSince.Equal(b.MetSince) ||
 		a.Message != b.Message
-}
-
-// fetch queries a group's source. result is the metric result label ("success"
-// or the failure reason), empty when no provider was called.
-func (e *Engine) fetch(ctx context.Context, k groupKey) (Observation, string) {
-	var p providers.Provider
-	ok := false
-	if e.providers != nil {
-		p, ok = e.providers.Get(k.source)
-	}
-	if !ok || p == nil {
-		return Observation{Err: &providers.Error{
-			Reason:  v1alpha1.ReasonSourceNotReady,
-			Message: "signal source " + k.source + " is not ready",
-		}}, ""
-	}
-	fctx, cancel := context.WithTimeout(ctx, e.fetchTimeout)
-	defer cancel()
-	v, err := query(fctx, p, k.query)
-	if err != nil {
-		if fctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
-			err = &providers.Error{
-				Reason:  v1alpha1.ReasonUnreachable,
-				Message: fmt.Sprintf("signal source %s did not answer within %s", k.source, e.fetchTimeout),
-				Err:     err,
-			}
-		}
-		reason := providers.ReasonOf(err, "Error")
-		if ctx.Err() == nil {
-			// Provider messages carry no response body nor secret.
-			e.log.V(1).Info("signal fetch failed", "source", k.source, "reason", reason, "message", err.Error())
-		}
-		return Observation{Err: err}, reason
-	}
-	return Observation{Value: v}, "success"
 }
 
 // query calls the provider, turning a panic into an error.

@@ -37,8 +37,12 @@ func newSourceClient(tlsCfg *tls.Config, header http.Header, maxBody int64, opts
 	if base == nil {
 		base = egress.NewTransport(opts.Policy, tlsCfg)
 	}
+	sent := base
+	if opts.OnRequest != nil {
+		sent = countingTransport{next: base, count: opts.OnRequest}
+	}
 	rt := &sourceTransport{
-		next:    opts.Limiter.RoundTripper(base),
+		next:    opts.Limiter.RoundTripper(sent),
 		header:  header,
 		maxBody: maxBody,
 	}
@@ -67,6 +71,17 @@ func sameOriginRedirects(req *http.Request, via []*http.Request) error {
 		return http.ErrUseLastResponse
 	}
 	return nil
+}
+
+// countingTransport calls count for every request it sends.
+type countingTransport struct {
+	next  http.RoundTripper
+	count func()
+}
+
+func (t countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	t.count()
+	return t.next.RoundTrip(req)
 }
 
 // sourceTransport adds the source's headers, records the response status in the
@@ -188,6 +203,16 @@ func buildTLSConfig(t *v1alpha1.TLSConfig, secrets SecretGetter) (*tls.Config, e
 	}
 	cfg.RootCAs = pool
 	return cfg, nil
+}
+
+// hostKey is the egress rate-limit key of a URL (egress.HostKey), empty when it
+// does not parse.
+func hostKey(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return egress.HostKey(u)
 }
 
 // safeURL returns a URL fit for messages: no credentials, query or fragment, and

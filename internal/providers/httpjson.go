@@ -13,11 +13,14 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"golang.org/x/net/http/httpguts"
 	"k8s.io/client-go/util/jsonpath"
 
 	"github.com/cxops/cxops/api/v1alpha1"
+	"github.com/cxops/cxops/internal/egress"
 	"github.com/cxops/cxops/internal/textutil"
 )
 
@@ -27,6 +30,23 @@ type httpJSONProvider struct {
 	endpoint
 	client *sourceClient
 	url    string
+	traits Traits
+
+	// The document of the latest tick (see shared): fetched once for every
+	// query of the tick, kept for at most keep after it arrived.
+	mu       sync.Mutex
+	cached   *docCall
+	inflight *docCall
+	keep     time.Duration
+}
+
+// docCall is one GET of the document for a tick, shared by the queries of that
+// tick (and of earlier ones).
+type docCall struct {
+	tick time.Time
+	done chan struct{}
+	doc  any
+	err  error
 }
 
 func newHTTPJSON(spec *v1alpha1.HTTPSource, secrets SecretGetter, opts Options) (*httpJSONProvider, error) {
@@ -58,8 +78,14 @@ func newHTTPJSON(spec *v1alpha1.HTTPSource, secrets SecretGetter, opts Options) 
 		endpoint: newEndpoint(safeURL(spec.URL), spec.URL, timeout, opts.Logger),
 		client:   newSourceClient(tlsCfg, header, maxBody, opts),
 		url:      spec.URL,
+		traits:   Traits{SharedFetch: true, Host: egress.HostKey(u), Rate: opts.Limiter.Limit()},
+		keep:     timeout,
 	}, nil
 }
+
+// Traits says that every query selects from the one document: the queries of a
+// tick share one GET.
+func (p *httpJSONProvider) Traits() Traits { return p.traits }
 
 // headersFromSecret turns every key of a Secret into a request header. Values are
 // trimmed of surrounding white space (a trailing newline is a common accident).
@@ -82,16 +108,73 @@ func headersFromSecret(name string, secrets SecretGetter) (http.Header, error) {
 	return h, nil
 }
 
-// Query GETs the document and returns the number query selects.
+// Query GETs the document and returns the number query selects. A call with a
+// tick (WithTick) shares the GET, and its outcome, with every other call of the
+// same tick or an earlier one.
 func (p *httpJSONProvider) Query(ctx context.Context, query string) (float64, error) {
 	if _, err := compileJSONPath(query); err != nil {
 		return 0, err
 	}
-	doc, err := p.fetch(ctx)
+	var doc any
+	var err error
+	if tick := tickFrom(ctx); tick.IsZero() {
+		doc, err = p.fetch(ctx)
+	} else {
+		doc, err = p.shared(ctx, tick)
+	}
 	if err != nil {
 		return 0, err
 	}
 	return selectNumber(doc, query)
+}
+
+// shared returns the document for a tick: the one fetched for this tick or a
+// later one if there is one (kept for at most p.keep after it arrived), the one
+// being fetched for it if a GET is in flight, else a new GET's. Only one
+// document is kept per source, never shared with another source (whose URL,
+// headers or credentials may differ); its size is bounded by the body limit.
+// The decoded document is only read by selectNumber.
+func (p *httpJSONProvider) shared(ctx context.Context, tick time.Time) (any, error) {
+	p.mu.Lock()
+	if c := p.cached; c != nil && !c.tick.Before(tick) {
+		p.mu.Unlock()
+		return c.doc, c.err
+	}
+	if c := p.inflight; c != nil && !c.tick.Before(tick) {
+		p.mu.Unlock()
+		select {
+		case <-c.done:
+			return c.doc, c.err
+		case <-ctx.Done():
+			return nil, callError(ctx, ctx.Err(), p.endpoint)
+		}
+	}
+	c := &docCall{tick: tick, done: make(chan struct{})}
+	p.inflight = c
+	p.mu.Unlock()
+
+	c.doc, c.err = p.fetch(ctx)
+	p.mu.Lock()
+	if p.inflight == c {
+		p.inflight = nil
+	}
+	// A GET cut short by the caller's end says nothing about the document.
+	if ctx.Err() == nil && (p.cached == nil || !p.cached.tick.After(tick)) {
+		p.cached = c
+		time.AfterFunc(p.keep, func() { p.forget(c) })
+	}
+	p.mu.Unlock()
+	close(c.done)
+	return c.doc, c.err
+}
+
+// forget drops a kept document unless a later one replaced it.
+func (p *httpJSONProvider) forget(c *docCall) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cached == c {
+		p.cached = nil
+	}
 }
 
 // Probe GETs the document and checks that it is JSON.

@@ -89,10 +89,20 @@ type Options struct {
 	// with the keys that name the source. When unset, the logger of the call's
 	// context is used.
 	Logger logr.Logger
+	// OnRequest, when set, is called for every HTTP request sent to the source
+	// (probes and followed redirects included; not those the egress rate limit
+	// or policy refused), such as to count them by source.
+	OnRequest func()
 	// Transport, when set, replaces the transport built from Policy and the
 	// spec's TLS settings (which are then ignored). Auth, headers, rate limits and
 	// body limits still apply. For tests.
 	Transport http.RoundTripper
+}
+
+// WithOnRequest returns o with OnRequest set.
+func (o Options) WithOnRequest(f func()) Options {
+	o.OnRequest = f
+	return o
 }
 
 // WithLogger returns o with Logger set, such as the logger of one SignalSource

@@ -31,7 +31,12 @@ type prometheusProvider struct {
 	endpoint
 	api    promv1.API
 	client *sourceClient
+	traits Traits
 }
+
+// Traits names the host the calls go to and its egress rate: every query is its
+// own call.
+func (p *prometheusProvider) Traits() Traits { return p.traits }
 
 func newPrometheus(spec *v1alpha1.PrometheusSource, secrets SecretGetter, opts Options) (*prometheusProvider, error) {
 	header, err := prometheusAuthHeader(spec.Auth, secrets)
@@ -55,6 +60,7 @@ func newPrometheus(spec *v1alpha1.PrometheusSource, secrets SecretGetter, opts O
 		endpoint: newEndpoint("prometheus at "+safeURL(spec.Address), spec.Address, timeout, opts.Logger),
 		api:      promv1.NewAPI(c),
 		client:   sc,
+		traits:   Traits{Host: hostKey(spec.Address), Rate: opts.Limiter.Limit()},
 	}, nil
 }
 

@@ -41,6 +41,51 @@ type Provider interface {
 	Probe(ctx context.Context) error
 }
 
+// Traits say how the engine may schedule a provider's calls. A provider
+// declares them with a Traits() Traits method; TraitsOf gives the zero Traits (a
+// network provider whose queries are independent) to one that does not.
+type Traits struct {
+	// InMemory says that Query answers from memory, without I/O and without
+	// waiting for anything: the engine calls it without a deadline, many queries
+	// in one batch.
+	InMemory bool
+	// SharedFetch says that every query selects from one document, fetched once
+	// for all the queries given the same tick (WithTick): the engine aligns the
+	// ticks of the source's queries of one interval so that they share a fetch.
+	SharedFetch bool
+	// Host is the egress rate-limit key of the provider's calls ("host:port"),
+	// empty when it makes none.
+	Host string
+	// Rate is the calls per second the operator's per-host egress limit allows
+	// to Host, 0 when it is unlimited.
+	Rate float64
+}
+
+// TraitsOf returns the traits p declares, the zero Traits when it declares none.
+func TraitsOf(p Provider) Traits {
+	if t, ok := p.(interface{ Traits() Traits }); ok {
+		return t.Traits()
+	}
+	return Traits{}
+}
+
+// tickKey is the context key of WithTick.
+type tickKey struct{}
+
+// WithTick returns ctx carrying the due time of the engine's tick that a call
+// belongs to. A provider with SharedFetch serves the calls of one tick (and of
+// earlier ticks) from one fetch made for it; a call without a tick, such as a
+// probe, always fetches.
+func WithTick(ctx context.Context, tick time.Time) context.Context {
+	return context.WithValue(ctx, tickKey{}, tick)
+}
+
+// tickFrom returns the tick of ctx, zero when it carries none.
+func tickFrom(ctx context.Context) time.Time {
+	t, _ := ctx.Value(tickKey{}).(time.Time)
+	return t
+}
+
 // Error is a provider failure with the condition reason that describes it.
 type Error struct {
 	// Reason is a condition reason such as Unreachable, BadResponse, NoData or

@@ -43,6 +43,10 @@ func (p *staticProvider) Query(_ context.Context, query string) (float64, error)
 	return 0, Errorf(v1alpha1.ReasonNoData, "no static value named %q (known: %s)", textutil.Truncate(query, 64), p.knownNames())
 }
 
+// Traits says that the values are in memory: the engine calls Query without a
+// deadline, in batches.
+func (p *staticProvider) Traits() Traits { return Traits{InMemory: true} }
+
 // Probe always succeeds: the values are in the spec.
 func (p *staticProvider) Probe(context.Context) error { return nil }
 
