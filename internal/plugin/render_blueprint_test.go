@@ -245,6 +245,13 @@ func TestMapPictureEscapesHostileText(t *testing.T) {
 	moments[0].Status.Objectives[0].State = `"onmouseover="x`
 	jm := journeyMap(j, moments, tasks)
 
+	// The terminal: control characters in the lanes are escaped, never raw.
+	var term bytes.Buffer
+	RenderMapWith(&term, jm, MapOptions{Width: 120, Blueprint: true})
+	g.Expect(term.String()).NotTo(ContainSubstring("\x1b"))
+	g.Expect(term.String()).NotTo(ContainSubstring("\x01"))
+	g.Expect(term.String()).To(ContainSubstring(`- <script>alert(1)</script>"&'\x01\x1b]8;;`))
+
 	for _, blueprint := range []bool{true, false} {
 		var svg, page bytes.Buffer
 		g.Expect(RenderMapSVG(&svg, jm, PictureOptions{Blueprint: blueprint})).To(Succeed())
