@@ -184,8 +184,15 @@ func measure(j *cxv1.Journey, moments []cxv1.Moment, tasks []cxv1.RemediationTas
 	for _, o := range j.Spec.Objectives {
 		objs = append(objs, scoredObjective(o, findObjective(st.Objectives, o.Name), "", "", 1))
 	}
+	stageMoments := make([][]*cxv1.Moment, len(j.Spec.Stages))
+	for i := range moments {
+		if idx, ok := stageIdx[moments[i].Spec.Stage]; ok && moments[i].Spec.Process != "" {
+			stageMoments[idx] = append(stageMoments[idx], &moments[i])
+		}
+	}
 	for i := range st.Stages {
 		st.Stages[i].Health = scoring.Worst(stageHealth[i]...)
+		st.Stages[i].Processes = scoring.ProcessStatuses(&j.Spec.Stages[i], stageMoments[i])
 	}
 
 	if score, ok := scoring.Score(objs); ok {

@@ -206,12 +206,39 @@ func (r *MomentReconciler) resolveJourney(ctx context.Context, m *cxv1.Moment) r
 	names := make([]string, 0, len(j.Spec.Stages))
 	for _, s := range j.Spec.Stages {
 		if s.Name == m.Spec.Stage {
-			return ready(cxv1.ReasonSucceeded, "")
+			return resolveProcess(m, j.Name, &s)
 		}
 		names = append(names, s.Name)
 	}
 	return waiting(cxv1.ReasonStageNotFound,
 		fmt.Sprintf("stage %q is not a stage of journey %q (stages: %s)", m.Spec.Stage, j.Name, strings.Join(names, ", ")))
+}
+
+// resolveProcess checks spec.process against the backstage processes of the
+// moment's stage. A process that does not exist is handled like a stage that
+// does not exist: the moment is not evaluated (its objectives would be control
+// points of nothing), Reconciling names the process and those that exist, and
+// it stalls after the reference grace; the Journey watch brings it back when
+// the blueprint gains the process.
+func resolveProcess(m *cxv1.Moment, journey string, s *cxv1.Stage) readiness {
+	if m.Spec.Process == "" {
+		return ready(cxv1.ReasonSucceeded, "")
+	}
+	var names []string
+	if s.Blueprint != nil {
+		for _, p := range s.Blueprint.Backstage {
+			if p.Name == m.Spec.Process {
+				return ready(cxv1.ReasonSucceeded, "")
+			}
+			names = append(names, p.Name)
+		}
+	}
+	existing := "the stage has no backstage processes: add spec.stages[].blueprint.backstage to the journey"
+	if len(names) > 0 {
+		existing = "processes: " + strings.Join(names, ", ")
+	}
+	return waiting(cxv1.ReasonProcessNotFound,
+		fmt.Sprintf("process %q is not a backstage process of stage %q of journey %q (%s)", m.Spec.Process, s.Name, journey, existing))
 }
 
 // resolveStream checks the roadmap stream remediation tasks are routed to.

@@ -139,7 +139,7 @@ func ctrlKey(namespace, name string) types.NamespacedName {
 // stalls once it has lasted longer than the grace period.
 func missingReference(reason string) bool {
 	switch reason {
-	case cxv1.ReasonJourneyNotFound, cxv1.ReasonStageNotFound, cxv1.ReasonSourceNotFound,
+	case cxv1.ReasonJourneyNotFound, cxv1.ReasonStageNotFound, cxv1.ReasonProcessNotFound, cxv1.ReasonSourceNotFound,
 		cxv1.ReasonStreamNotFound, cxv1.ReasonMomentNotFound, cxv1.ReasonSecretNotFound, cxv1.ReasonSecretNotUsable:
 		return true
 	}

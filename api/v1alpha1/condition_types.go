@@ -38,6 +38,10 @@ const (
 	ReasonJourneyNotFound = "JourneyNotFound"
 	// ReasonStageNotFound: the referenced stage is not one of the journey's stages.
 	ReasonStageNotFound = "StageNotFound"
+	// ReasonProcessNotFound: the moment's spec.process is not a backstage process
+	// of its stage's blueprint; the message names it and lists the processes that
+	// exist.
+	ReasonProcessNotFound = "ProcessNotFound"
 	// ReasonSourceNotFound: a referenced SignalSource does not exist in the namespace.
 	ReasonSourceNotFound = "SourceNotFound"
 	// ReasonSourceNotReady: a referenced SignalSource exists but is not Ready.

@@ -62,10 +62,18 @@ func noneFound(w io.Writer, what string, all bool, ns string) {
 
 // ---- map ----
 
+// The drawings of --format.
+const (
+	mapFormatText = "text"
+	mapFormatSVG  = "svg"
+	mapFormatHTML = "html"
+)
+
 func newMapCommand(o *Options) *cobra.Command {
 	var output *genericclioptions.PrintFlags
-	var noColor bool
+	var noColor, blueprint bool
 	var width int
+	var format string
 	cmd := &cobra.Command{
 		Use:   "map JOURNEY",
 		Short: "Show a journey map: stages, moments, objectives and open tasks",
@@ -73,14 +81,33 @@ func newMapCommand(o *Options) *cobra.Command {
 its moments (Gain [+] or Pain [-]) with their health, each objective's value against
 its target and the moment's open remediation tasks; the persona, score, health and
 open tasks above, the largest gaps below. Colours are used when standard output is
-a terminal, unless --no-color or NO_COLOR is set.`,
+a terminal, unless --no-color or NO_COLOR is set.
+
+--blueprint draws the service blueprint under the stages: customer actions,
+frontstage actions, the line of visibility, the backstage processes with their
+owner, systems, health and control points, and the support systems.
+
+--format svg or --format html writes a standalone picture of the map instead (no
+external assets, no scripts), to save to a file or open in a browser.`,
 		Example: `  kubectl cx map technician-buys-parts -n shop
+  kubectl cx map technician-buys-parts -n shop --blueprint
+  kubectl cx map technician-buys-parts -n shop --blueprint --format html > map.html
+  kubectl cx map technician-buys-parts -n shop --format svg > map.svg
   kubectl cx map technician-buys-parts -o yaml
   kubectl cx map technician-buys-parts -o jsonpath='{.journey.coverage}'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			structured := *output.OutputFormat != "" || *output.TemplatePrinterFlags.TemplateArgument != ""
+			switch format {
+			case mapFormatText, mapFormatSVG, mapFormatHTML:
+			default:
+				return fmt.Errorf("unknown --format %q: one of text, svg, html", format)
+			}
+			if structured && format != mapFormatText {
+				return fmt.Errorf("--format %s and -o cannot be used together: -o prints the map as data, --format draws it", format)
+			}
 			var p printers.ResourcePrinter
-			if *output.OutputFormat != "" || *output.TemplatePrinterFlags.TemplateArgument != "" {
+			if structured {
 				var err error
 				if p, err = output.ToPrinter(); err != nil {
 					return err
@@ -101,6 +128,12 @@ a terminal, unless --no-color or NO_COLOR is set.`,
 			if p != nil {
 				return p.PrintObj(jm, o.IOStreams.Out)
 			}
+			switch format {
+			case mapFormatSVG:
+				return RenderMapSVG(o.IOStreams.Out, jm, PictureOptions{Blueprint: blueprint})
+			case mapFormatHTML:
+				return RenderMapHTML(o.IOStreams.Out, jm, PictureOptions{Blueprint: blueprint})
+			}
 			isTerm, termWidth := false, 0
 			if o.Terminal != nil {
 				isTerm, termWidth = o.Terminal(o.IOStreams.Out)
@@ -112,7 +145,7 @@ a terminal, unless --no-color or NO_COLOR is set.`,
 				}
 			}
 			color := isTerm && !noColor && os.Getenv("NO_COLOR") == ""
-			RenderMap(o.IOStreams.Out, jm, width, color)
+			RenderMapWith(o.IOStreams.Out, jm, MapOptions{Width: width, Color: color, Blueprint: blueprint})
 			return nil
 		},
 	}
@@ -126,6 +159,8 @@ a terminal, unless --no-color or NO_COLOR is set.`,
 	cmd.Flags().Lookup("output").Usage = fmt.Sprintf("Output format. One of: (%s). Default: the map.", strings.Join(output.AllowedFormats(), ", "))
 	cmd.Flags().BoolVar(&noColor, "no-color", false, "never use colours")
 	cmd.Flags().IntVar(&width, "width", 0, "width to lay the stages out in (default: the terminal's, or 120)")
+	cmd.Flags().BoolVar(&blueprint, "blueprint", false, "draw the service blueprint lanes under the stages (customer actions, frontstage, backstage processes, support systems)")
+	cmd.Flags().StringVar(&format, "format", mapFormatText, "how to draw the map: text (the terminal), svg or html (a standalone picture)")
 	return cmd
 }
 

@@ -39,8 +39,10 @@ type JourneySummary struct {
 	Namespace string `json:"namespace"`
 	Persona   string `json:"persona"`
 	Segment   string `json:"segment,omitempty"`
-	Score     *int32 `json:"score,omitempty"`
-	Health    string `json:"health"`
+	// Vision is the journey's to-be statement (spec.vision).
+	Vision string `json:"vision,omitempty"`
+	Score  *int32 `json:"score,omitempty"`
+	Health string `json:"health"`
 	// Coverage is the percent of the journey's objective weight that has data
 	// (status.coverage); absent until the controller measures it.
 	Coverage *int32 `json:"coverage,omitempty"`
@@ -59,12 +61,41 @@ type StageView struct {
 	Phase       string       `json:"phase"`
 	Health      string       `json:"health"`
 	Moments     []MomentView `json:"moments"`
+	// Blueprint is the service blueprint under the stage, with the measured
+	// health of its backstage processes; absent when the stage has none.
+	Blueprint *BlueprintView `json:"blueprint,omitempty"`
+}
+
+// BlueprintView is a stage's service blueprint, lane by lane: what the customer
+// does, what the company does in front of the customer (above the line of
+// visibility), the backstage processes behind it and the systems they run on.
+type BlueprintView struct {
+	CustomerActions []string                `json:"customerActions,omitempty"`
+	Frontstage      []cxv1.FrontstageAction `json:"frontstage,omitempty"`
+	Backstage       []ProcessView           `json:"backstage,omitempty"`
+	SupportSystems  []cxv1.SupportSystem    `json:"supportSystems,omitempty"`
+}
+
+// ProcessView is a backstage process with its measured health: the worst health
+// of the moments that name it in spec.process (Unknown when none does or none
+// has data), its control points (their objectives) and how many of them drift.
+type ProcessView struct {
+	Name          string      `json:"name"`
+	DisplayName   string      `json:"displayName,omitempty"`
+	Owner         string      `json:"owner"`
+	Systems       []string    `json:"systems,omitempty"`
+	SIPOC         *cxv1.SIPOC `json:"sipoc,omitempty"`
+	Health        string      `json:"health"`
+	ControlPoints int32       `json:"controlPoints"`
+	Drifting      int32       `json:"drifting"`
+	Moments       []string    `json:"moments,omitempty"`
 }
 
 // MomentView is one moment in a stage.
 type MomentView struct {
 	Name       string          `json:"name"`
 	Stage      string          `json:"stage"`
+	Process    string          `json:"process,omitempty"`
 	Polarity   string          `json:"polarity"`
 	Health     string          `json:"health"`
 	Owner      string          `json:"owner,omitempty"`
@@ -149,6 +180,7 @@ func journeyMap(j *cxv1.Journey, moments []cxv1.Moment, tasks []cxv1.Remediation
 			Namespace:   j.Namespace,
 			Persona:     j.Spec.Persona.Name,
 			Segment:     string(j.Spec.Persona.Segment),
+			Vision:      j.Spec.Vision,
 			Score:       j.Status.Score,
 			Health:      journeyHealth(j),
 			Coverage:    j.Status.Coverage,
@@ -191,22 +223,28 @@ func journeyMap(j *cxv1.Journey, moments []cxv1.Moment, tasks []cxv1.Remediation
 		return moments[a].Name < moments[b].Name
 	})
 	stageIdx := map[string]int{}
-	stageHealth := map[string]cxv1.HealthState{}
-	for _, s := range j.Status.Stages {
-		stageHealth[s.Name] = s.Health
+	stageStatus := map[string]*cxv1.StageStatus{}
+	for i := range j.Status.Stages {
+		stageStatus[j.Status.Stages[i].Name] = &j.Status.Stages[i]
 	}
-	for i, s := range j.Spec.Stages {
+	for i := range j.Spec.Stages {
+		s := &j.Spec.Stages[i]
 		stageIdx[s.Name] = i
+		var health cxv1.HealthState
+		if st := stageStatus[s.Name]; st != nil {
+			health = st.Health
+		}
 		jm.Stages = append(jm.Stages, StageView{
 			Name: s.Name, DisplayName: s.DisplayName, Phase: string(s.Phase),
-			Health: healthOrUnknown(stageHealth[s.Name]), Moments: []MomentView{},
+			Health: healthOrUnknown(health), Moments: []MomentView{},
+			Blueprint: blueprintView(s, stageStatus[s.Name], moments),
 		})
 	}
 	var counts cxv1.MomentCounts
 	for i := range moments {
 		m := &moments[i]
 		mv := MomentView{
-			Name: m.Name, Stage: m.Spec.Stage, Polarity: string(m.Spec.Polarity),
+			Name: m.Name, Stage: m.Spec.Stage, Process: m.Spec.Process, Polarity: string(m.Spec.Polarity),
 			Health: healthOrUnknown(m.Status.Health), Owner: m.Spec.Owner,
 			Touchpoint: m.Spec.Touchpoint, Channel: string(m.Spec.Channel),
 			Weight: momentWeight(m), Drifting: m.Status.Drifting,
@@ -224,6 +262,46 @@ func journeyMap(j *cxv1.Journey, moments []cxv1.Moment, tasks []cxv1.Remediation
 		jm.Journey.Moments = counts // not aggregated by the controller yet
 	}
 	return jm
+}
+
+// blueprintView is a stage's blueprint with the health of its processes from
+// the journey's status (status.stages[].processes). A process the controller
+// has not measured yet (an older controller, a journey not reconciled since
+// the process was added) is measured here from the moments' status by the
+// controller's own rule, scoring.ProcessStatuses: never Healthy by default.
+func blueprintView(s *cxv1.Stage, st *cxv1.StageStatus, moments []cxv1.Moment) *BlueprintView {
+	bp := s.Blueprint
+	if bp == nil {
+		return nil
+	}
+	measured := map[string]cxv1.ProcessStatus{}
+	if st != nil {
+		for _, p := range st.Processes {
+			measured[p.Name] = p
+		}
+	}
+	var computed []cxv1.ProcessStatus
+	bv := &BlueprintView{CustomerActions: bp.CustomerActions, Frontstage: bp.Frontstage, SupportSystems: bp.SupportSystems}
+	for i, p := range bp.Backstage {
+		ps, ok := measured[p.Name]
+		if !ok {
+			if computed == nil {
+				ms := make([]*cxv1.Moment, len(moments))
+				for k := range moments {
+					ms[k] = &moments[k]
+				}
+				computed = scoring.ProcessStatuses(s, ms)
+			}
+			if i < len(computed) {
+				ps = computed[i]
+			}
+		}
+		bv.Backstage = append(bv.Backstage, ProcessView{
+			Name: p.Name, DisplayName: p.DisplayName, Owner: p.Owner, Systems: p.Systems, SIPOC: p.SIPOC,
+			Health: healthOrUnknown(ps.Health), ControlPoints: ps.ControlPoints, Drifting: ps.Drifting, Moments: ps.Moments,
+		})
+	}
+	return bv
 }
 
 func objectiveViews(spec []cxv1.Objective, status []cxv1.ObjectiveStatus) []ObjectiveView {

@@ -60,14 +60,33 @@ func (v *validator) checkReferences() {
 				missing("spec.journeyRef.name", "Journey", jname)
 			} else if journey, ok := j.typed.(*cxv1.Journey); ok {
 				var stages []string
-				found := false
-				for _, s := range journey.Spec.Stages {
+				var stage *cxv1.Stage
+				for i, s := range journey.Spec.Stages {
 					stages = append(stages, s.Name)
-					found = found || s.Name == t.Spec.Stage
+					if s.Name == t.Spec.Stage && stage == nil {
+						stage = &journey.Spec.Stages[i]
+					}
 				}
-				if !found {
+				if stage == nil {
 					invalid("spec.stage", fmt.Sprintf("stage %q is not a stage of Journey %q (%s:%d); its stages are: %s",
 						t.Spec.Stage, jname, j.file, j.line("spec.stages"), strings.Join(stages, ", ")))
+				} else if t.Spec.Process != "" {
+					var processes []string
+					found := false
+					if stage.Blueprint != nil {
+						for _, p := range stage.Blueprint.Backstage {
+							processes = append(processes, p.Name)
+							found = found || p.Name == t.Spec.Process
+						}
+					}
+					existing := "the stage has no backstage processes"
+					if len(processes) > 0 {
+						existing = "its processes are: " + strings.Join(processes, ", ")
+					}
+					if !found {
+						invalid("spec.process", fmt.Sprintf("process %q is not a backstage process of stage %q of Journey %q (%s:%d); %s",
+							t.Spec.Process, t.Spec.Stage, jname, j.file, j.line("spec.stages"), existing))
+					}
 				}
 			}
 			checkSources("spec.objectives", t.Spec.Objectives)

@@ -235,10 +235,29 @@ const (
 	headerLabel = 12
 )
 
+// MapOptions choose how RenderMapWith draws the map in the terminal.
+type MapOptions struct {
+	// Width to lay the stages out in (defaultWidth when not positive).
+	Width int
+	// Color paints states with ANSI colours.
+	Color bool
+	// Blueprint draws the service blueprint lanes under the stage columns:
+	// customer actions, frontstage, the line of visibility, backstage processes
+	// with their health and control points, and support systems.
+	Blueprint bool
+}
+
 // RenderMap writes the journey map: a header, the stages as columns (wrapped to
 // width), and the top gaps.
 func RenderMap(w io.Writer, jm *JourneyMap, width int, color bool) {
-	p := painter{color: color}
+	RenderMapWith(w, jm, MapOptions{Width: width, Color: color})
+}
+
+// RenderMapWith writes the journey map as RenderMap does, with the blueprint
+// lanes when opts.Blueprint is set.
+func RenderMapWith(w io.Writer, jm *JourneyMap, opts MapOptions) {
+	p := painter{color: opts.Color}
+	width := opts.Width
 	if width <= 0 {
 		width = defaultWidth
 	}
@@ -276,6 +295,9 @@ func RenderMap(w io.Writer, jm *JourneyMap, width int, color bool) {
 	}
 	labelled("Journey", plain(j.Name+" (namespace "+j.Namespace+")"))
 	labelled("Persona", plain(persona))
+	if j.Vision != "" {
+		labelled("Vision", plain(freeText(j.Vision)))
+	}
 	labelled("Score", plain(score))
 	labelled("Coverage", plain(coverage))
 	labelled("Health", state(j.Health), plain(fmt.Sprintf(": %d/%d moments healthy, %d drifting, %s",
@@ -291,8 +313,15 @@ func RenderMap(w io.Writer, jm *JourneyMap, width int, color bool) {
 
 	// Stage columns.
 	type column struct {
-		head []cline
-		body []cline
+		head  []cline
+		body  []cline
+		lanes [][]cline
+	}
+	drawLanes := false
+	if opts.Blueprint {
+		for _, s := range jm.Stages {
+			drawLanes = drawLanes || s.Blueprint != nil
+		}
 	}
 	var columns []column
 	for _, s := range jm.Stages {
@@ -307,6 +336,9 @@ func RenderMap(w io.Writer, jm *JourneyMap, width int, color bool) {
 			line(0, state(s.Health), plain(" "+plural(len(s.Moments), "moment", "moments"))),
 		}}
 		c.body = momentLines(s.Moments)
+		if drawLanes {
+			c.lanes = blueprintLanes(s.Blueprint)
+		}
 		columns = append(columns, c)
 	}
 	if len(jm.UnstagedMoments) > 0 {
@@ -318,13 +350,20 @@ func RenderMap(w io.Writer, jm *JourneyMap, width int, color bool) {
 			},
 			body: momentLines(jm.UnstagedMoments),
 		})
+		if drawLanes {
+			columns[len(columns)-1].lanes = make([][]cline, len(laneTitles))
+		}
 	}
 	if len(columns) == 0 {
 		_, _ = fmt.Fprintln(w, "(no stages)")
 	}
 	natural, need := 0, 0
 	for _, c := range columns {
-		for _, l := range append(append([]cline{}, c.head...), c.body...) {
+		all := append(append([]cline{}, c.head...), c.body...)
+		for _, l := range c.lanes {
+			all = append(all, l...)
+		}
+		for _, l := range all {
 			natural = max(natural, l.indent+runeLen(plainText(l)))
 			need = max(need, longestWord(l))
 		}
@@ -348,6 +387,23 @@ func RenderMap(w io.Writer, jm *JourneyMap, width int, color bool) {
 		p.layout(w, heads, colWidth)
 		p.rule(w, end-start, colWidth)
 		p.layout(w, bodies, colWidth)
+		if drawLanes {
+			for li, title := range laneTitles {
+				if li == laneVisibility {
+					p.laneRule(w, "line of visibility: the customer sees what is above", '=', end-start, colWidth)
+				}
+				p.laneRule(w, title, '-', end-start, colWidth)
+				var cells [][]cline
+				for _, c := range columns[start:end] {
+					cells = append(cells, c.lanes[li])
+				}
+				p.layout(w, cells, colWidth)
+			}
+		}
+	}
+	if opts.Blueprint && !drawLanes {
+		_, _ = fmt.Fprintln(w)
+		_, _ = fmt.Fprintln(w, "(no stage of this journey has a service blueprint: see spec.stages[].blueprint)")
 	}
 
 	// Footer.
@@ -414,6 +470,9 @@ func momentLines(moments []MomentView) []cline {
 			line(0, plain(marker+" "+m.Name)),
 			line(4, plain(m.Polarity+", "), state(m.Health)),
 		)
+		if m.Process != "" {
+			out = append(out, line(4, plain("process "+m.Process)))
+		}
 		switch {
 		case m.Channel != "" && m.Touchpoint != "":
 			out = append(out, line(4, plain("via "+channelLabel(cxv1.Channel(m.Channel))+": "+m.Touchpoint)))

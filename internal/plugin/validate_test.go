@@ -177,3 +177,17 @@ func TestValidateOneWrongOperator(t *testing.T) {
 		"1 error in 3 objects",
 	}, "\n") + "\n"))
 }
+
+// TestValidateProcessReference: a moment's spec.process must be a backstage
+// process of its stage in the journey of the files, as the controller requires.
+func TestValidateProcessReference(t *testing.T) {
+	g := NewWithT(t)
+	f := fixture("process-ref.yaml")
+	r := cx("validate", "-f", f)
+	g.Expect(r.code).To(Equal(1))
+	g.Expect(r.out).To(Equal(strings.Join([]string{
+		f + `:22: Moment/stock: spec.process: process "stock-synk" is not a backstage process of stage "order" of Journey "buyer" (` + f + `:7); its processes are: stock-sync`,
+		f + `:38: Moment/delivery: spec.process: process "stock-sync" is not a backstage process of stage "deliver" of Journey "buyer" (` + f + `:7); the stage has no backstage processes`,
+		"2 errors in 5 objects",
+	}, "\n") + "\n"))
+}
