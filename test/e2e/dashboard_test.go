@@ -218,7 +218,7 @@ func TestDashboardInTheBrowser(t *testing.T) {
 		t.Helper()
 		sctx, done := context.WithTimeout(bctx, 30*time.Second)
 		defer done()
-		if _, err := chromedp.Run(sctx, chromedp.Poll[bool](`document.getElementById("live").textContent.startsWith("Live: connected")`)); err != nil {
+		if _, err := chromedp.Run(sctx, chromedp.Poll[bool](`document.body.dataset.live === "connected"`)); err != nil {
 			t.Fatalf("live updates do not connect: %v", err)
 		}
 	}
@@ -297,6 +297,17 @@ func TestDashboardInTheBrowser(t *testing.T) {
 	g.Expect(acked.Status.Phase).To(Equal(cxv1.TaskAcknowledged))
 	if os.Getenv("CXOPS_SCREENSHOTS") != "" {
 		screenshot(t, bctx, "main", "dashboard-tasks.png")
+	}
+
+	// 5. The roadmap shows every stream of the samples with its progress.
+	step("open the roadmap", chromedp.Navigate(adminURL+"/streams"))
+	for _, o := range objs {
+		if rs, ok := o.(*cxv1.RoadmapStream); ok {
+			step("stream "+rs.Name, chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf("#stream-%s-%s progress", ns, rs.Name))))
+		}
+	}
+	if os.Getenv("CXOPS_SCREENSHOTS") != "" {
+		screenshot(t, bctx, "main", "dashboard-roadmap.png")
 	}
 }
 

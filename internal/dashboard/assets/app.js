@@ -45,9 +45,13 @@
       // After a reconnect, changes may have been missed.
       if (opened) { refresh(); }
       opened = true;
+      document.body.setAttribute("data-live", "connected");
       say("Live: connected at " + clock());
     });
-    es.addEventListener("error", function () { say("Live updates: disconnected, reconnecting…"); });
+    es.addEventListener("error", function () {
+      document.body.setAttribute("data-live", "disconnected");
+      say("Live updates: disconnected, reconnecting…");
+    });
     es.addEventListener("change", function (ev) {
       var changed = String(ev.data || "").split(/\s+/);
       for (var i = 0; i < changed.length; i++) {
