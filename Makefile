@@ -87,11 +87,12 @@ envtest: ## Build (once) the test control plane and print its directory (KUBEBUI
 	@hack/setup-envtest.sh
 
 .PHONY: test
-test: vet tidy-check lint ## Run all tests against a real API server, etcd and Prometheus.
+test: vet tidy-check lint ## Run all tests against a real API server, etcd, Prometheus and headless Chromium.
 	@assets="$$(hack/setup-envtest.sh | tail -n 1)"; \
 	hack/setup-prometheus.sh >&2; \
+	chromium="$$(hack/setup-chromium.sh | tail -n 1)"; \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
-	KUBEBUILDER_ASSETS="$$assets" $(GO) test $(GOTESTFLAGS) ./...
+	KUBEBUILDER_ASSETS="$$assets" CXOPS_CHROMIUM="$$chromium" $(GO) test $(GOTESTFLAGS) ./...
 	@for t in $(FUZZ_TEST_TARGETS); do \
 		echo "fuzz: $${t#*:} in ./$${t%%:*} for $(FUZZTIME_TEST)"; \
 		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME_TEST) "./$${t%%:*}" || exit 1; \

@@ -140,3 +140,7 @@ kubectl get rtask -n "$NS"
 hint "kubectl get rtask -o yaml   # opened, resolved, resolution AutoRecovered"
 
 say "Done. Stopping cxops; the data stays in $DIR for the next 'make run'."
+echo "   See it live in the browser: start cxops again on this data, then the dashboard"
+echo "   (kubectl cx dashboard serves http://127.0.0.1:3100/ with the demo's kubeconfig):"
+hint "make run ARGS='--local --local-dir=$DIR'                                # terminal 1"
+hint "KUBECONFIG=$KUBECONFIG go run ./cmd/kubectl-cx dashboard -n $NS --open   # terminal 2"

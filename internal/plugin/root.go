@@ -41,6 +41,11 @@ type Options struct {
 	// Defaults to checking *os.File descriptors with golang.org/x/term.
 	Terminal func(w io.Writer) (isTerminal bool, width int)
 
+	// Commands are more subcommands from packages that build on this one and so
+	// cannot be imported here (internal/dashboard: `kubectl cx dashboard`);
+	// cmd/kubectl-cx sets them.
+	Commands []func(*Options) *cobra.Command
+
 	newClient func() (client.Client, error)
 }
 
@@ -121,6 +126,9 @@ remediation tasks from a cluster running cxops, and validates cxops manifests of
 		newAckCommand(o),
 		newValidateCommand(o),
 	)
+	for _, newCommand := range o.Commands {
+		root.AddCommand(newCommand(o))
+	}
 	return root
 }
 
