@@ -206,7 +206,8 @@ type steadyResult struct {
 	calls         sourceCounts
 	ticks         float64
 	notConverged  int
-	providerCalls float64 // from the manager's cxops_provider_requests_total
+	providerCalls float64        // from the manager's cxops_provider_requests_total
+	changes       map[string]int // status fields changed, seen by the watch
 }
 
 type restartResult struct {
@@ -215,6 +216,7 @@ type restartResult struct {
 	window       apiCounts
 	rssMax       int64
 	notConverged int
+	changes      map[string]int
 }
 
 // TestBench is `make bench`. It needs CXOPS_BENCH=1 and a test control plane
@@ -657,6 +659,7 @@ func (b *bench) steadyWindow(p *managerProcess, cw *convergeWatch, w workload) (
 	cpu0 := p.cpuSeconds()
 	m0, err0 := p.scrapeNow(b.ctx)
 	t0 := time.Now()
+	cw.takeChanges()
 	samples, err := b.minutes(d, p, "steady")
 	if err != nil {
 		return nil, err
@@ -678,6 +681,7 @@ func (b *bench) steadyWindow(p *managerProcess, cw *convergeWatch, w workload) (
 	s.api = samples[len(samples)-1].sub(samples[0])
 	s.ticks = s.window.Seconds() / w.interval.Seconds()
 	s.notConverged = cw.notConverged()
+	s.changes = cw.takeChanges()
 	return s, nil
 }
 
@@ -706,6 +710,7 @@ func (b *bench) restartWindow(p *managerProcess, cw *convergeWatch) (*restartRes
 	}
 	r.ready = at.Sub(p2.started)
 	b.logf("restart: ready after %s; counting writes for %s", secs(r.ready), b.cfg.restartWindow)
+	cw.takeChanges()
 	samples, err := b.minutes(b.cfg.restartWindow, p2, "restart")
 	if err != nil {
 		return nil, err
@@ -714,5 +719,6 @@ func (b *bench) restartWindow(p *managerProcess, cw *convergeWatch) (*restartRes
 	r.window = samples[len(samples)-1].sub(samples[0])
 	r.rssMax = p2.maxRSS(time.Time{}, time.Time{})
 	r.notConverged = cw.notConverged()
+	r.changes = cw.takeChanges()
 	return r, p2.stop()
 }

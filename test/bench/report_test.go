@@ -256,11 +256,13 @@ func (b *bench) details(out *strings.Builder, r *sizeResult) {
 		fmt.Fprintf(out, "- steady: %.0f evaluations, %.1f CPU s (%.0f evaluations per CPU second in the manager); %.0f provider calls (manager metric); Prometheus probes %d; %d moments not converged at the end\n",
 			s.evals, s.cpu, s.evals/s.cpu, s.providerCalls, s.calls.ProbeCalls, s.notConverged)
 		fmt.Fprintf(out, "- steady: document GETs %v\n", s.calls.DocGets)
+		fmt.Fprintf(out, "- steady: status fields changed (watch): %s\n", topChanges(s.changes, 8))
 	}
 	if rs := r.restart; rs != nil {
 		fmt.Fprintf(out, "- restart: ready after %s; during stop and start: %s; in the window: %s; RSS max %.0f MiB; %d moments not converged at the end\n",
 			secs(rs.ready), rs.shutdown.breakdown(func(k apiKey) bool { return writeVerbs[k.Verb] }),
 			rs.window.breakdown(func(k apiKey) bool { return writeVerbs[k.Verb] }), mib(rs.rssMax), rs.notConverged)
+		fmt.Fprintf(out, "- restart: status fields changed in the window (watch; a patch that changes nothing shows only in the API server's count): %s\n", topChanges(rs.changes, 8))
 	}
 	out.WriteString("\n")
 }
@@ -384,4 +386,29 @@ func medianF(v []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// topChanges lists the n most changed status fields.
+func topChanges(c map[string]int, n int) string {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		if c[a] != c[b] {
+			return c[b] - c[a]
+		}
+		return strings.Compare(a, b)
+	})
+	if len(keys) == 0 {
+		return "none"
+	}
+	parts := make([]string, 0, n)
+	for _, k := range keys[:min(n, len(keys))] {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, c[k]))
+	}
+	if len(keys) > n {
+		parts = append(parts, fmt.Sprintf("(%d more)", len(keys)-n))
+	}
+	return strings.Join(parts, ", ")
 }

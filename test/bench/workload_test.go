@@ -4,8 +4,10 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -277,6 +279,8 @@ type convergeWatch struct {
 	mu      sync.Mutex
 	current map[string]bool // the latest converged() of each moment seen
 	seen    map[string]bool
+	last    map[string]map[string]string // the flattened status of each moment
+	changes map[string]int               // status fields changed by MODIFIED events, since takeChanges
 	errs    []error
 	stop    func()
 }
@@ -296,7 +300,8 @@ func startConvergeWatch(ctx context.Context, c client.WithWatch, ns string, n in
 		cancel()
 		return nil, err
 	}
-	w := &convergeWatch{n: n, done: make(chan struct{}), current: map[string]bool{}, seen: map[string]bool{}}
+	w := &convergeWatch{n: n, done: make(chan struct{}), current: map[string]bool{}, seen: map[string]bool{},
+		last: map[string]map[string]string{}, changes: map[string]int{}}
 	w.stop = func() { cancel(); rw.Stop() }
 	go func() {
 		for ev := range rw.ResultChan() {
@@ -316,9 +321,21 @@ func startConvergeWatch(ctx context.Context, c client.WithWatch, ns string, n in
 			w.mu.Lock()
 			if ev.Type == watch.Deleted {
 				delete(w.current, m.Name)
+				delete(w.last, m.Name)
 				w.mu.Unlock()
 				continue
 			}
+			flat := flattenStatus(&m.Status)
+			if prev, ok := w.last[m.Name]; ok && ev.Type == watch.Modified {
+				changed := changedFields(prev, flat)
+				if len(changed) == 0 {
+					changed = []string{"(no status field: metadata or spec)"}
+				}
+				for _, f := range changed {
+					w.changes[f]++
+				}
+			}
+			w.last[m.Name] = flat
 			ok = converged(m)
 			w.current[m.Name] = ok
 			first := ok && !w.seen[m.Name]
@@ -369,6 +386,71 @@ func (w *convergeWatch) wait(timeout time.Duration, check func() error) error {
 			}
 		}
 	}
+}
+
+// takeChanges returns the status fields changed since the last call (by how many
+// MODIFIED events) and starts counting again.
+func (w *convergeWatch) takeChanges() map[string]int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	c := w.changes
+	w.changes = map[string]int{}
+	return c
+}
+
+// flattenStatus turns a status into path → value, lists of conditions and
+// objectives keyed by their type or name: "conditions[Ready].reason".
+func flattenStatus(st *cxv1.MomentStatus) map[string]string {
+	data, _ := json.Marshal(st)
+	var v any
+	_ = json.Unmarshal(data, &v)
+	out := map[string]string{}
+	flatten(v, "", out)
+	return out
+}
+
+func flatten(v any, prefix string, out map[string]string) {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, e := range t {
+			p := k
+			if prefix != "" {
+				p = prefix + "." + k
+			}
+			flatten(e, p, out)
+		}
+	case []any:
+		for i, e := range t {
+			key := strconv.Itoa(i)
+			if m, ok := e.(map[string]any); ok {
+				if n, ok := m["type"].(string); ok {
+					key = n
+				} else if n, ok := m["name"].(string); ok {
+					key = n
+				}
+			}
+			flatten(e, fmt.Sprintf("%s[%s]", prefix, key), out)
+		}
+	default:
+		out[prefix] = fmt.Sprint(t)
+	}
+}
+
+// changedFields lists the paths whose values differ between a and b, sorted.
+func changedFields(a, b map[string]string) []string {
+	var out []string
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			out = append(out, k)
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func (w *convergeWatch) watchErrors() error {
