@@ -13,18 +13,23 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	cxv1 "github.com/cxops/cxops/api/v1alpha1"
 	"github.com/cxops/cxops/internal/testenv"
@@ -56,7 +61,8 @@ type config struct {
 	burst            int
 	concurrency      int
 	createWorkers    int
-	defaultQPS       bool
+	defaultQPSSizes  map[int]bool
+	steadySizes      map[int]bool
 	manager          string
 	engineBenchtime  string
 	out              string
@@ -79,7 +85,6 @@ func loadConfig() (config, error) {
 		burst:           envInt("BENCH_BURST", 10000, &errs),
 		concurrency:     envInt("BENCH_CONCURRENCY", 4, &errs),
 		createWorkers:   envInt("BENCH_CREATE_WORKERS", 8, &errs),
-		defaultQPS:      envInt("BENCH_DEFAULT_QPS", 1, &errs) != 0,
 		manager:         os.Getenv("BENCH_MANAGER"),
 		engineBenchtime: envStr("BENCH_ENGINE_BENCHTIME", "200x"),
 		out:             os.Getenv("BENCH_OUT"),
@@ -95,6 +100,17 @@ func loadConfig() (config, error) {
 		}
 		c.sizes = append(c.sizes, n)
 	}
+	// The run at the default limits is long at 10,000 (10,000 writes at 50 per
+	// second on each side): by default it runs at the first size only.
+	c.defaultQPSSizes = map[int]bool{}
+	// The steady window and the restart (7 minutes or more) run at the largest size
+	// only, by default.
+	first, largest := "", ""
+	if len(c.sizes) > 0 {
+		first, largest = strconv.Itoa(c.sizes[0]), strconv.Itoa(slices.Max(c.sizes))
+	}
+	c.defaultQPSSizes = envSizes("BENCH_DEFAULT_QPS_SIZES", first, &errs)
+	c.steadySizes = envSizes("BENCH_STEADY_SIZES", largest, &errs)
 	// The restarted manager's heartbeat is longer than any moment's time to its
 	// next heartbeat, so that no heartbeat is due in the window after the restart:
 	// every write there is churn.
@@ -109,6 +125,20 @@ func loadConfig() (config, error) {
 		return c, fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
 	return c, nil
+}
+
+// envSizes reads a list of sizes ("0" for none).
+func envSizes(name, def string, errs *[]string) map[int]bool {
+	out := map[int]bool{}
+	for _, f := range strings.Fields(envStr(name, def)) {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 0 {
+			*errs = append(*errs, fmt.Sprintf("%s: %q is not a number", name, f))
+			continue
+		}
+		out[n] = true
+	}
+	return out
 }
 
 func envStr(name, def string) string {
@@ -229,6 +259,8 @@ func TestBench(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The bench's clients log nothing: their errors are returned.
+	ctrllog.SetLogger(logr.Discard())
 	b := &bench{t: t, cfg: cfg, start: time.Now(), ctx: context.Background()}
 	if err := b.run(); err != nil {
 		t.Fatal(err)
@@ -242,8 +274,9 @@ func (b *bench) logf(format string, args ...any) {
 
 func (b *bench) run() error {
 	c := b.cfg
-	b.logf("sizes %v, %d runs, heartbeat %s (window %d periods), restart window %s (restart heartbeat %s), interval %s, scrape every %s, QPS %.0f/burst %d, concurrency %d",
-		c.sizes, c.runs, c.heartbeat, c.steadyPeriods, c.restartWindow, c.restartHeartbeat, c.interval, c.scrape, c.qps, c.burst, c.concurrency)
+	b.logf("sizes %v, %d runs, heartbeat %s (window %d periods), restart window %s (restart heartbeat %s), interval %s, scrape every %s, QPS %.0f/burst %d, concurrency %d; steady at %v, default limits at %v",
+		c.sizes, c.runs, c.heartbeat, c.steadyPeriods, c.restartWindow, c.restartHeartbeat, c.interval, c.scrape, c.qps, c.burst, c.concurrency,
+		slices.Sorted(maps.Keys(c.steadySizes)), slices.Sorted(maps.Keys(c.defaultQPSSizes)))
 
 	b.runEngine()
 
@@ -323,7 +356,7 @@ func (b *bench) runEngine() {
 		b.engineMissing = "benchmark missing"
 	}
 	for _, r := range b.engine {
-		b.logf("engine: %s %.0f evals/s, %.3g allocs/eval", r.Name, r.EvalsPerS, r.AllocsEval)
+		b.logf("engine: %s %.0f evals/s, %.0f evals/cpu-s, %.3g allocs/eval", r.Name, r.EvalsPerS, r.EvalsPerCPU, r.AllocsEval)
 	}
 	if b.engineMissing != "" {
 		b.logf("engine: n/a (%s)", b.engineMissing)
@@ -451,7 +484,7 @@ func (b *bench) runSize(n int) (*sizeResult, error) {
 	r.promQ, r.docQ, r.urls = b.workload("", n).groups()
 	for run := 1; run <= b.cfg.runs; run++ {
 		label := fmt.Sprintf("r%d", run)
-		steady := run == b.cfg.runs
+		steady := run == b.cfg.runs && b.cfg.steadySizes[n]
 		floorFirst := run%2 == 1
 		var fd time.Duration
 		var mr *managerResult
@@ -478,7 +511,7 @@ func (b *bench) runSize(n int) (*sizeResult, error) {
 		r.runs = append(r.runs, mr)
 		b.logf("N=%d run %d/%d: floor %s, manager %s (ratio %.2f)", n, run, b.cfg.runs, secs(fd), secs(mr.converge), mr.converge.Seconds()/fd.Seconds())
 	}
-	if b.cfg.defaultQPS {
+	if b.cfg.defaultQPSSizes[n] {
 		fd, err := b.floorPhase(n, "dq", managerDefaultQPS, managerDefaultBurst)
 		if err != nil {
 			return nil, err
@@ -523,7 +556,20 @@ func (b *bench) floorPhase(n int, label string, qps float32, burst int) (time.Du
 		m := &cxv1.Moment{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: momentName(i), ResourceVersion: objs[i].rv}}
 		before := m.DeepCopy()
 		m.Status = *b.floorStatus(i, objs[i].generation)
-		return pc.Status().Patch(b.ctx, m, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+		err := pc.Status().Patch(b.ctx, m, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+		if apierrors.IsConflict(err) {
+			// A retry of a patch that was applied although its answer was lost:
+			// read the object (only then) and retry from its version.
+			cur := &cxv1.Moment{}
+			if gerr := pc.Get(b.ctx, client.ObjectKeyFromObject(m), cur); gerr != nil {
+				return gerr
+			}
+			if converged(cur) {
+				return nil
+			}
+			objs[i].rv = cur.ResourceVersion
+		}
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("floor patches: %w", err)

@@ -37,6 +37,13 @@ PASS`
 	g.Expect(r.Verdict).To(Equal(fail))
 	g.Expect(r.Ratio).To(Equal("0.99x"))
 
+	// Per CPU second when reported.
+	res = parseEngineBench("BenchmarkThroughputDistinctQueries/metrics=true 20 87312500 ns/op 317.7 B/eval 6.001 allocs/eval 1330099 evals/cpu-s 114531 evals/s", engineBench)
+	g.Expect(res).To(HaveLen(1))
+	r = engineRow(res, "")
+	g.Expect(r.Measured).To(Equal("metrics=true 1330099 evals/cpu-s"))
+	g.Expect(r.Verdict).To(Equal(pass))
+
 	g.Expect(parseEngineBench("PASS\nok  \tgithub.com/cxops/cxops/internal/engine\t0.1s\n", engineBench)).To(BeEmpty())
 	r = engineRow(nil, "benchmark missing")
 	g.Expect(r.Measured).To(Equal("n/a (benchmark missing)"))
@@ -163,6 +170,8 @@ func TestLoadConfig(t *testing.T) {
 	g.Expect(c.sizes).To(Equal([]int{1000, 10000}))
 	g.Expect(c.runs).To(Equal(3))
 	g.Expect(c.restartHeartbeat).To(BeNumerically(">", c.heartbeat+c.restartWindow))
+	g.Expect(c.defaultQPSSizes).To(Equal(map[int]bool{1000: true}))
+	g.Expect(c.steadySizes).To(Equal(map[int]bool{10000: true}))
 
 	t.Setenv("BENCH_SIZES", "1000 30k")
 	t.Setenv("BENCH_INTERVAL", "5s")

@@ -155,9 +155,20 @@ func minuteStats(perMinute []float64) (maxMinute, avg float64) {
 
 // engineResult is one line of the engine throughput benchmark.
 type engineResult struct {
-	Name       string
-	EvalsPerS  float64
-	AllocsEval float64
+	Name        string
+	EvalsPerS   float64 // per second of wall-clock time
+	EvalsPerCPU float64 // per second of CPU time of the process, when reported
+	AllocsEval  float64
+}
+
+// perCore is the throughput of one core: per CPU second when the benchmark reports
+// it (a shared machine's other load does not count against it), else per second
+// at -cpu 1.
+func (r engineResult) perCore() (float64, string) {
+	if !math.IsNaN(r.EvalsPerCPU) {
+		return r.EvalsPerCPU, "evals/cpu-s"
+	}
+	return r.EvalsPerS, "evals/s"
 }
 
 // parseEngineBench reads `go test -bench` output and returns the lines of the
@@ -170,7 +181,7 @@ func parseEngineBench(out, name string) []engineResult {
 		if len(f) < 4 || (f[0] != name && !strings.HasPrefix(f[0], name+"/") && !strings.HasPrefix(f[0], name+"-")) {
 			continue
 		}
-		r := engineResult{Name: f[0], EvalsPerS: math.NaN(), AllocsEval: math.NaN()}
+		r := engineResult{Name: f[0], EvalsPerS: math.NaN(), EvalsPerCPU: math.NaN(), AllocsEval: math.NaN()}
 		// name, iterations, then value unit pairs.
 		for i := 2; i+1 < len(f); i += 2 {
 			v, err := strconv.ParseFloat(f[i], 64)
@@ -180,6 +191,8 @@ func parseEngineBench(out, name string) []engineResult {
 			switch f[i+1] {
 			case "evals/s":
 				r.EvalsPerS = v
+			case "evals/cpu-s":
+				r.EvalsPerCPU = v
 			case "allocs/eval":
 				r.AllocsEval = v
 			}
@@ -197,15 +210,14 @@ func engineRow(results []engineResult, missing string) row {
 	if len(results) == 0 {
 		return row{goal, "n/a (" + missing + ")", "-", na}
 	}
-	worst := results[0]
+	worst := math.Inf(1)
 	parts := make([]string, 0, len(results))
 	for _, r := range results {
-		if r.EvalsPerS < worst.EvalsPerS {
-			worst = r
-		}
-		parts = append(parts, fmt.Sprintf("%s %.0f", strings.TrimPrefix(r.Name, "BenchmarkThroughputDistinctQueries/"), r.EvalsPerS))
+		v, unit := r.perCore()
+		worst = min(worst, v)
+		parts = append(parts, fmt.Sprintf("%s %.0f %s", strings.TrimPrefix(r.Name, engineBench+"/"), v, unit))
 	}
-	return row{goal, strings.Join(parts, ", "), fmtRatio(worst.EvalsPerS / 1e6), atLeast(worst.EvalsPerS, 1e6)}
+	return row{goal, strings.Join(parts, ", "), fmtRatio(worst / 1e6), atLeast(worst, 1e6)}
 }
 
 // report is the bench's output: details per size, the goals table and the sizing
