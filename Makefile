@@ -10,7 +10,6 @@ VERSION ?= $(shell awk '/^appVersion:/ {print $$2}' charts/cxops/Chart.yaml)
 RELEASE_IMG ?= ghcr.io/cxops/cxops:$(VERSION)
 # Test flags; CI may add -v.
 GOTESTFLAGS ?=
-BENCHFLAGS ?= -benchmem
 # How long each fuzz target runs in `make fuzz`, and in `make test` after the unit tests.
 FUZZTIME ?= 1m
 FUZZTIME_TEST ?= 5s
@@ -128,10 +127,13 @@ promtool-test: ## Unit-test the alerts with promtool (config/prometheus/alerts_t
 	$(GO) test $(GOTESTFLAGS) ./test/packaging -run TestAlertRules
 
 .PHONY: bench
-bench: ## Run the benchmarks (engine, convergence, memory) and print numbers and ratios.
+bench: ## Run the benchmark (docs/operations.md, "Sizing and benchmarks"): BENCH_SIZES, BENCH_RUNS, BENCH_HEARTBEAT, ...; prints the goals and sizing tables.
+	$(GO) build -o bin/manager ./cmd/manager
+	@mkdir -p bin/bench
 	@assets="$$(hack/setup-envtest.sh | tail -n 1)"; \
-	KUBEBUILDER_ASSETS="$$assets" $(GO) test -run '^$$' -bench . -benchtime 1x $(BENCHFLAGS) ./test/bench/...; \
-	$(GO) test -run '^$$' -bench . $(BENCHFLAGS) ./internal/engine/...
+	CXOPS_BENCH=1 KUBEBUILDER_ASSETS="$$assets" BENCH_MANAGER="$(CURDIR)/bin/manager" \
+	BENCH_OUT="$${BENCH_OUT:-$(CURDIR)/bin/bench/report.md}" BENCH_LOG_DIR="$${BENCH_LOG_DIR:-$(CURDIR)/bin/bench}" \
+	$(GO) test ./test/bench -run '^TestBench$$' -count=1 -v -timeout 180m
 
 ##@ Build
 

@@ -1,0 +1,301 @@
+//go:build linux
+
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// clockTicks is the unit of utime and stime in /proc/PID/stat (USER_HZ, 100 on
+// every Linux the bench runs on).
+const clockTicks = 100
+
+// managerProcess is the manager binary running against the test API server, with
+// its resident memory sampled every second from /proc/PID/status and its /metrics
+// scraped by the bench every scrape interval for its whole life.
+type managerProcess struct {
+	cmd        *exec.Cmd
+	started    time.Time
+	logPath    string
+	metricsURL string
+	readyURL   string
+	exited     chan struct{}
+	exitErr    error
+
+	mu            sync.Mutex
+	rss           []memSample
+	scrapes       int
+	scrapeErrors  int
+	lastScrapeErr error
+	maxScrapeSize int
+	cancel        context.CancelFunc
+}
+
+type memSample struct {
+	at time.Time
+	kb int64
+}
+
+// startManager starts bin at args plus the addresses it picks for metrics and
+// probes; the manager's output goes to logPath.
+func startManager(bin, logPath string, scrapeEvery time.Duration, args ...string) (*managerProcess, error) {
+	metricsPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	probePort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	args = append(args,
+		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metricsPort), "--metrics-secure=false",
+		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probePort))
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	_, _ = fmt.Fprintf(logf, "# %s %s %s\n", time.Now().Format(time.RFC3339), bin, strings.Join(args, " "))
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// CXOPS_BENCH_MANAGER_ENV adds to the manager's environment (GOGC=..., say).
+	cmd.Env = append(os.Environ(), strings.Fields(os.Getenv("CXOPS_BENCH_MANAGER_ENV"))...)
+	// The manager dies with the bench, whatever kills it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	p := &managerProcess{
+		cmd: cmd, logPath: logPath, exited: make(chan struct{}),
+		metricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort),
+		readyURL:   fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort),
+	}
+	p.started = time.Now()
+	if err := cmd.Start(); err != nil {
+		_ = logf.Close()
+		return nil, err
+	}
+	go func() {
+		p.exitErr = cmd.Wait()
+		_ = logf.Close()
+		close(p.exited)
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	go p.sampleMemory(ctx)
+	go p.scrapeLoop(ctx, scrapeEvery)
+	return p, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// alive returns an error when the process has exited.
+func (p *managerProcess) alive() error {
+	select {
+	case <-p.exited:
+		return fmt.Errorf("the manager exited (%v); last lines of %s:\n%s", p.exitErr, p.logPath, tail(p.logPath, 20))
+	default:
+		return nil
+	}
+}
+
+// waitReady polls /readyz until it answers 200.
+func (p *managerProcess) waitReady(timeout time.Duration) (time.Time, error) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if err := p.alive(); err != nil {
+			return time.Time{}, err
+		}
+		resp, err := http.Get(p.readyURL)
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return time.Now(), nil
+			}
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	return time.Time{}, fmt.Errorf("the manager was not ready within %s; last lines of %s:\n%s", timeout, p.logPath, tail(p.logPath, 20))
+}
+
+func (p *managerProcess) sampleMemory(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		if kb := procStatusKB(p.cmd.Process.Pid, "VmRSS:"); kb > 0 {
+			p.mu.Lock()
+			p.rss = append(p.rss, memSample{at: time.Now(), kb: kb})
+			p.mu.Unlock()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.exited:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (p *managerProcess) scrapeLoop(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.exited:
+			return
+		case <-t.C:
+		}
+		// A scrape parses the whole exposition, as Prometheus would; the manager
+		// pays for rendering it.
+		_, size, err := scrapeHTTP(ctx, p.metricsURL)
+		p.mu.Lock()
+		p.scrapes++
+		if err != nil {
+			p.scrapeErrors++
+			p.lastScrapeErr = err
+		} else {
+			p.maxScrapeSize = max(p.maxScrapeSize, size)
+		}
+		p.mu.Unlock()
+	}
+}
+
+// scrapeNow scrapes /metrics at once (for the counters at a phase boundary).
+func (p *managerProcess) scrapeNow(ctx context.Context) (scrape, error) {
+	s, _, err := scrapeHTTP(ctx, p.metricsURL)
+	return s, err
+}
+
+// maxRSS is the largest resident memory sampled in [from, to] (zero times: the
+// whole life), in bytes.
+func (p *managerProcess) maxRSS(from, to time.Time) int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var m int64
+	for _, s := range p.rss {
+		if (!from.IsZero() && s.at.Before(from)) || (!to.IsZero() && s.at.After(to)) {
+			continue
+		}
+		m = max(m, s.kb)
+	}
+	return m << 10
+}
+
+// peakRSS is the kernel's high-water mark of the process' resident memory.
+func (p *managerProcess) peakRSS() int64 { return procStatusKB(p.cmd.Process.Pid, "VmHWM:") << 10 }
+
+// cpuSeconds is the process' user and system CPU time so far.
+func (p *managerProcess) cpuSeconds() float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return -1
+	}
+	// The command name (field 2) may hold spaces: fields count from after ')'.
+	s := string(data)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 13 {
+		return -1
+	}
+	utime, _ := strconv.ParseFloat(fields[11], 64)
+	stime, _ := strconv.ParseFloat(fields[12], 64)
+	return (utime + stime) / clockTicks
+}
+
+// scrapeStats returns how many scrapes were made and failed, the last error and
+// the largest exposition seen.
+func (p *managerProcess) scrapeStats() (n, failed, maxSize int, lastErr error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.scrapes, p.scrapeErrors, p.maxScrapeSize, p.lastScrapeErr
+}
+
+// stop interrupts the manager (a graceful shutdown, releasing its lease) and kills
+// it if it has not exited after a minute.
+func (p *managerProcess) stop() error {
+	defer p.cancel()
+	select {
+	case <-p.exited:
+		return p.alive()
+	default:
+	}
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.exited:
+		var exit *exec.ExitError
+		if p.exitErr != nil && !errors.As(p.exitErr, &exit) {
+			return p.exitErr
+		}
+		return nil
+	case <-time.After(time.Minute):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+		return fmt.Errorf("the manager did not stop within a minute of SIGINT and was killed; see %s", p.logPath)
+	}
+}
+
+// procStatusKB reads a "Name:  123 kB" line of /proc/PID/status.
+func procStatusKB(pid int, field string) int64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	defer func() { _ = f.Close() }()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if rest, ok := strings.CutPrefix(s.Text(), field); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb
+		}
+	}
+	return -1
+}
+
+// tail returns the last n lines of a file.
+func tail(path string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := bytes.Split(bytes.TrimRight(data, "\n"), []byte("\n"))
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return string(bytes.Join(lines, []byte("\n")))
+}
+
+// buildManager builds cmd/manager into dir unless bin is given.
+func buildManager(root, bin, dir string) (string, error) {
+	if bin != "" {
+		if _, err := os.Stat(bin); err != nil {
+			return "", fmt.Errorf("BENCH_MANAGER: %w", err)
+		}
+		return bin, nil
+	}
+	bin = filepath.Join(dir, "manager")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/manager")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building the manager: %v\n%s", err, out)
+	}
+	return bin, nil
+}
