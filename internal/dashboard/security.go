@@ -92,6 +92,25 @@ func (s *Server) originAllowed(r *http.Request) bool {
 	return s.hostAllowed(u.Host) && strings.EqualFold(u.Host, r.Host)
 }
 
+// crossSite reports whether a browser says the request comes from a page of
+// another origin (Sec-Fetch-Site cross-site or same-site: another port of
+// localhost is the same site) and it is not a top-level navigation to a page (a
+// link to the dashboard). Such a request is refused: CORS already keeps another
+// page from reading a response, but a no-cors fetch of /events would hold one of
+// the MaxClients streams open, and <img src> or <script src> of a page would
+// make the dashboard read the cluster as the user. Requests without fetch
+// metadata (curl, older browsers) are served: the Host check, the POST's Origin
+// and token checks and CORS still apply to them.
+func crossSite(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+		return false
+	}
+	navigation := r.Method == http.MethodGet && r.Header.Get("Sec-Fetch-Mode") == "navigate" &&
+		r.Header.Get("Sec-Fetch-Dest") == "document"
+	return !navigation || r.Header.Get("X-CX-Fragment") != "" || r.URL.Path == "/events"
+}
+
 // securityHeaders are set on every response: nothing from another origin runs,
 // is loaded, framed or receives a referrer.
 func securityHeaders(h http.Header) {

@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/cxops/cxops/internal/plugin"
+	"github.com/cxops/cxops/internal/textutil"
 )
 
 //go:embed templates/*.html
@@ -131,11 +132,7 @@ func (s *Server) Watch(ctx context.Context) {
 func (s *Server) Run(ctx context.Context, l net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	srv := &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-	}
+	srv := s.httpServer(ctx)
 	watching := make(chan struct{})
 	go func() {
 		defer close(watching)
@@ -163,6 +160,23 @@ func (s *Server) Run(ctx context.Context, l net.Listener) error {
 	return err
 }
 
+// httpServer is the server Run serves with; its requests' contexts derive from
+// ctx, so that ending ctx ends the event streams. A client gets 10 seconds to
+// send a request's header (slowloris), an idle keep-alive connection is closed
+// after two minutes, and a header is at most 64 KiB (a giant query string is
+// refused before it reaches a handler). There is no read or write timeout: an
+// event stream is a long response, and the one request with a body (acknowledge)
+// reads at most 4 KiB of it.
+func (s *Server) httpServer(ctx context.Context) *http.Server {
+	return &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+}
+
 func (s *Server) routes() {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.handleJourneys)
@@ -180,6 +194,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	securityHeaders(w.Header())
 	if !s.hostAllowed(r.Host) {
 		http.Error(w, "this dashboard answers only to localhost", http.StatusMisdirectedRequest)
+		return
+	}
+	if crossSite(r) {
+		http.Error(w, "refused: the request comes from another site", http.StatusForbidden)
 		return
 	}
 	s.mux.ServeHTTP(w, r)
@@ -221,7 +239,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, sta
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Vary", "X-CX-Fragment")
 	w.WriteHeader(status)
-	_, _ = fmt.Fprint(w, buf.String())
+	// Control and bidi characters of user text are shown as U+FFFD; the
+	// templates hold none (textutil.Neutralize).
+	_, _ = fmt.Fprint(w, textutil.Neutralize(buf.String()))
 }
 
 // readError turns an API error into a status code and a message for the page.

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	cxv1 "github.com/cxops/cxops/api/v1alpha1"
+	"github.com/cxops/cxops/internal/textutil"
 )
 
 // htmlMap is what the HTML template draws.
@@ -224,8 +225,9 @@ owner {{.Owner}}{{with .Systems}}, on {{join . ", "}}{{end}}<br>
 
 // RenderMapHTML writes the journey map as a standalone HTML page: the same
 // picture as RenderMapSVG, laid out by CSS, text wrapping instead of being cut.
-// Every value a user wrote is escaped by html/template; no scripts, no external
-// assets.
+// Every value a user wrote is escaped by html/template, and its control and bidi
+// characters are shown as U+FFFD (textutil.Neutralize: the template itself has
+// none); no scripts, no external assets.
 func RenderMapHTML(w io.Writer, jm *JourneyMap, opts PictureOptions) error {
 	data := htmlMap{JourneyMap: jm, Blueprint: opts.Blueprint, Columns: append([]StageView(nil), jm.Stages...)}
 	if len(jm.UnstagedMoments) > 0 {
@@ -254,5 +256,10 @@ func RenderMapHTML(w io.Writer, jm *JourneyMap, opts PictureOptions) error {
 			data.Lanes = append(data.Lanes, lane)
 		}
 	}
-	return htmlTemplate.Execute(w, data)
+	var page strings.Builder
+	if err := htmlTemplate.Execute(&page, data); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, textutil.Neutralize(page.String()))
+	return err
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	cxv1 "github.com/cxops/cxops/api/v1alpha1"
+	"github.com/cxops/cxops/internal/textutil"
 )
 
 // PictureOptions choose what RenderMapSVG and RenderMapHTML draw.
@@ -45,11 +46,12 @@ func stateClass(state string) string {
 }
 
 // esc escapes text for XML character data and attribute values (<, >, &, ' and
-// "); characters XML cannot hold at all (most control characters) become
-// U+FFFD, so that the picture is always well-formed.
+// "); control characters (which XML cannot hold at all) and bidi controls
+// (which would reorder the rest of the line) become U+FFFD, so that the picture
+// is always well-formed and shows what is written (textutil.Neutralize).
 func esc(s string) string {
 	var b bytes.Buffer
-	_ = xml.EscapeText(&b, []byte(s))
+	_ = xml.EscapeText(&b, []byte(textutil.Neutralize(s)))
 	return b.String()
 }
 

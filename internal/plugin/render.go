@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	cxv1 "github.com/cxops/cxops/api/v1alpha1"
+	"github.com/cxops/cxops/internal/textutil"
 )
 
 // ANSI colours of states.
@@ -85,24 +86,29 @@ func (w word) width() int {
 	return n
 }
 
-// escapeControl spells control characters (C0, DEL, C1) as \xNN: text written by
-// users (a persona, a display name) must not drive the terminal.
+// escapeControl spells control characters (C0, DEL, C1) as \xNN and bidi
+// embedding, override and isolate controls as \uNNNN: text written by users (a
+// persona, a display name) must not drive the terminal, nor reorder what follows
+// it on the line (textutil.IsBidiControl).
 func escapeControl(s string) string {
 	if strings.IndexFunc(s, isControl) < 0 {
 		return s
 	}
 	var b strings.Builder
 	for _, r := range s {
-		if isControl(r) && !unicode.IsSpace(r) {
+		switch {
+		case textutil.IsBidiControl(r):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		case textutil.IsControl(r) && !unicode.IsSpace(r):
 			fmt.Fprintf(&b, `\x%02x`, r)
-			continue
+		default:
+			b.WriteRune(r)
 		}
-		b.WriteRune(r)
 	}
 	return b.String()
 }
 
-func isControl(r rune) bool { return r < 0x20 || (r >= 0x7f && r < 0xa0) }
+func isControl(r rune) bool { return textutil.IsControl(r) || textutil.IsBidiControl(r) }
 
 // words splits spans at spaces; text that does not start with a space is glued to
 // the word before it.

@@ -326,3 +326,36 @@ func TestMapBlueprintCommand(t *testing.T) {
 	g.Expect(r.code).To(Equal(1))
 	g.Expect(r.err).To(ContainSubstring("--format svg and -o cannot be used together"))
 }
+
+// TestMapNeutralisesBidiControls: a bidi override (U+202E) or isolate in a
+// name or free text would reorder what follows it on the line (a state, a
+// value, the next column) and mislead the reader. The terminal spells these
+// characters as \uNNNN; the SVG and the HTML show U+FFFD in their place, as
+// the SVG does for control characters; the HTML shows no control character.
+func TestMapNeutralisesBidiControls(t *testing.T) {
+	g := NewWithT(t)
+	j, moments, tasks := shopBlueprintObjects("shop")
+	j.Spec.Vision = "safe \u202edeliver\u202c now"
+	j.Spec.Stages[0].Blueprint.CustomerActions = []string{"asks \u2067x\u2069 on chat"}
+	j.Spec.Stages[0].Blueprint.SupportSystems[0].Description = "ctl \x1b[2J\x07 here"
+	moments[0].Spec.Touchpoint = "shop \u202dweb"
+	jm := journeyMap(j, moments, tasks)
+	bidi := "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
+	var term bytes.Buffer
+	RenderMapWith(&term, jm, MapOptions{Width: 160, Blueprint: true})
+	g.Expect(term.String()).NotTo(ContainSubstring("\x1b"))
+	g.Expect(strings.ContainsAny(term.String(), bidi)).To(BeFalse(), "bidi controls reach the terminal")
+	g.Expect(term.String()).To(ContainSubstring(`safe \u202edeliver\u202c now`))
+	g.Expect(term.String()).To(ContainSubstring(`asks \u2067x\u2069 on chat`))
+
+	var svg, page bytes.Buffer
+	g.Expect(RenderMapSVG(&svg, jm, PictureOptions{Blueprint: true})).To(Succeed())
+	wellFormedXML(g, svg.Bytes())
+	g.Expect(RenderMapHTML(&page, jm, PictureOptions{Blueprint: true})).To(Succeed())
+	for name, out := range map[string]string{"svg": svg.String(), "html": page.String()} {
+		g.Expect(strings.ContainsAny(out, bidi)).To(BeFalse(), name+": bidi controls reach the picture")
+		g.Expect(out).To(ContainSubstring("safe \uFFFDdeliver\uFFFD now"), name)
+		g.Expect(strings.ContainsAny(out, "\x1b\x07")).To(BeFalse(), name+": control characters reach the picture")
+	}
+}
