@@ -33,8 +33,14 @@ func TestValidation(t *testing.T) {
 		{"source with no provider", func(n string) client.Object {
 			s := staticSource(ns, n, nil)
 			s.Spec.Static = nil
+			s.Spec.MinInterval = dur(time.Minute)
 			return s
 		}, "exactly one of prometheus, http or static must be set"},
+		{"source with an empty spec", func(n string) client.Object {
+			s := staticSource(ns, n, nil)
+			s.Spec.Static = nil
+			return s
+		}, "spec: Required value"},
 		{"source with two providers", func(n string) client.Object {
 			s := staticSource(ns, n, map[string]string{"a": "1"})
 			s.Spec.Prometheus = &cxv1.PrometheusSource{Address: "http://prometheus:9090"}

@@ -47,7 +47,7 @@ const (
 type RemediationTaskSpec struct {
 	// momentRef names the Moment that drifted.
 	// +required
-	MomentRef LocalObjectReference `json:"momentRef"`
+	MomentRef LocalObjectReference `json:"momentRef,omitzero"`
 
 	// journeyRef names the Moment's Journey.
 	// +optional
@@ -58,7 +58,7 @@ type RemediationTaskSpec struct {
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
-	Objective string `json:"objective"`
+	Objective string `json:"objective,omitempty"`
 
 	// streamRef names the RoadmapStream the task is routed to.
 	// +optional
@@ -71,23 +71,26 @@ type RemediationTaskSpec struct {
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="the task's record of its drift episode cannot change"
 	// +kubebuilder:validation:XValidation:rule="self == '' || self.matches('^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$')",message="team must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit (it becomes a label value), such as ops-night-shift"
+	// +kubebuilder:validation:MinLength=1
 	Team string `json:"team,omitempty"`
 
 	// severity when the task opened.
 	// +required
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="the task's record of its drift episode cannot change"
-	Severity Severity `json:"severity"`
+	Severity Severity `json:"severity,omitempty"`
 
 	// observed value when the task opened.
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="the task's record of its drift episode cannot change"
+	// +kubebuilder:validation:MinLength=1
 	Observed string `json:"observed,omitempty"`
 
 	// target the value missed, as a person reads it.
 	// +optional
 	// +kubebuilder:validation:MaxLength=128
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="the task's record of its drift episode cannot change"
+	// +kubebuilder:validation:MinLength=1
 	Target string `json:"target,omitempty"`
 
 	// breachingSince is when the breach episode began.
@@ -99,6 +102,7 @@ type RemediationTaskSpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=512
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="the task's record of its drift episode cannot change"
+	// +kubebuilder:validation:MinLength=1
 	Summary string `json:"summary,omitempty"`
 
 	// acknowledged is set by a person who owns the fix; it stops escalation.
@@ -133,11 +137,13 @@ type RemediationTaskSpec struct {
 type Delivery struct {
 	// sink name.
 	// +required
-	Sink string `json:"sink"`
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Sink string `json:"sink,omitempty"`
 
 	// event notified.
 	// +required
-	Event NotificationEvent `json:"event"`
+	Event NotificationEvent `json:"event,omitempty"`
 
 	// escalation number this delivery announces (Escalated only).
 	// +optional
@@ -158,23 +164,25 @@ type Delivery struct {
 	// lastError of the last failed attempt, without response bodies or secrets.
 	// +optional
 	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:MinLength=1
 	LastError string `json:"lastError,omitempty"`
 }
 
 // RemediationTaskStatus is where the task stands.
 type RemediationTaskStatus struct {
-	// observedGeneration is the generation the status reflects.
-	// +optional
-	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-
-	// conditions: Delivered.
+	// conditions are Delivered.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=8
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// phase: Open, Acknowledged or Resolved.
+	// observedGeneration is the generation the status reflects.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// phase is Open, Acknowledged or Resolved.
 	// +optional
 	Phase TaskPhase `json:"phase,omitempty"`
 
@@ -227,12 +235,13 @@ type RemediationTaskStatus struct {
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type RemediationTask struct {
 	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata.
 	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	// spec is what drifted and who owns the fix.
 	// +required
-	Spec RemediationTaskSpec `json:"spec"`
+	Spec RemediationTaskSpec `json:"spec,omitzero"`
 
 	// status is where the task stands.
 	// +optional
