@@ -217,7 +217,7 @@ func (r *MomentReconciler) resolveJourney(ctx context.Context, m *cxv1.Moment) r
 // resolveStream checks the roadmap stream remediation tasks are routed to.
 func (r *MomentReconciler) resolveStream(ctx context.Context, m *cxv1.Moment, outcome readiness) readiness {
 	rem := m.Spec.Remediation
-	if rem == nil || rem.StreamRef == nil {
+	if rem == nil || rem.StreamRef.Name == "" {
 		return outcome
 	}
 	err := r.Get(ctx, types.NamespacedName{Namespace: m.Namespace, Name: rem.StreamRef.Name}, &cxv1.RoadmapStream{})

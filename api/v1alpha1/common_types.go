@@ -252,7 +252,7 @@ type Objective struct {
 	// +optional
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=100
-	Weight *int32 `json:"weight,omitempty"`
+	Weight int32 `json:"weight,omitempty"`
 
 	// key marks an objective whose breach degrades the whole journey, whatever its
 	// score.
@@ -368,5 +368,5 @@ type WebhookSink struct {
 	// headersSecretRef names a Secret in the same namespace whose keys and values
 	// are sent as HTTP headers (for example Authorization).
 	// +optional
-	HeadersSecretRef *LocalObjectReference `json:"headersSecretRef,omitempty"`
+	HeadersSecretRef LocalObjectReference `json:"headersSecretRef,omitzero"`
 }

@@ -88,7 +88,7 @@ type Stage struct {
 	// frontstage actions, backstage processes with their SIPOC, and support
 	// systems. Moments name a backstage process in spec.process.
 	// +optional
-	Blueprint *StageBlueprint `json:"blueprint,omitempty"`
+	Blueprint StageBlueprint `json:"blueprint,omitzero"`
 }
 
 // JourneySpec is the target (to-be) journey for one persona.
@@ -157,7 +157,7 @@ type StageStatus struct {
 
 	// moments counts the stage's moments by health.
 	// +optional
-	Moments MomentCounts `json:"moments,omitempty"`
+	Moments MomentCounts `json:"moments,omitzero"`
 
 	// processes is the health of the stage's backstage processes, in the order of
 	// the blueprint.
@@ -168,18 +168,34 @@ type StageStatus struct {
 	Processes []ProcessStatus `json:"processes,omitempty"`
 }
 
-// MomentCounts counts moments by health.
+// MomentCounts counts moments by health. cxops writes every count, 0 included,
+// so that a count of 0 is shown as 0.
+// +kubebuilder:validation:MinProperties=1
 type MomentCounts struct {
+	// total is the number of moments.
 	// +optional
-	Total int32 `json:"total,omitempty"`
+	// +kubebuilder:validation:Minimum=0
+	Total *int32 `json:"total,omitempty"`
+
+	// healthy is the number of Healthy moments.
 	// +optional
-	Healthy int32 `json:"healthy,omitempty"`
+	// +kubebuilder:validation:Minimum=0
+	Healthy *int32 `json:"healthy,omitempty"`
+
+	// atRisk is the number of AtRisk moments.
 	// +optional
-	AtRisk int32 `json:"atRisk,omitempty"`
+	// +kubebuilder:validation:Minimum=0
+	AtRisk *int32 `json:"atRisk,omitempty"`
+
+	// degraded is the number of Degraded moments.
 	// +optional
-	Degraded int32 `json:"degraded,omitempty"`
+	// +kubebuilder:validation:Minimum=0
+	Degraded *int32 `json:"degraded,omitempty"`
+
+	// unknown is the number of moments whose health is Unknown.
 	// +optional
-	Unknown int32 `json:"unknown,omitempty"`
+	// +kubebuilder:validation:Minimum=0
+	Unknown *int32 `json:"unknown,omitempty"`
 }
 
 // Gap is the distance between an objective's target and its observed value.
@@ -226,6 +242,7 @@ type Gap struct {
 }
 
 // JourneyStatus is the measured (as-is) journey and its gap to the target.
+// +kubebuilder:validation:MinProperties=1
 type JourneyStatus struct {
 	// conditions are Ready, Healthy, Reconciling and Stalled.
 	// +optional
@@ -259,11 +276,11 @@ type JourneyStatus struct {
 
 	// moments counts the journey's moments by health.
 	// +optional
-	Moments MomentCounts `json:"moments,omitempty"`
+	Moments MomentCounts `json:"moments,omitzero"`
 
 	// driftingMoments counts moments with a drifting objective.
 	// +optional
-	DriftingMoments int32 `json:"driftingMoments"`
+	DriftingMoments *int32 `json:"driftingMoments,omitempty"`
 
 	// stages is the health of each stage, in spec order.
 	// +optional
@@ -280,7 +297,7 @@ type JourneyStatus struct {
 
 	// openRemediations counts open remediation tasks of the journey's moments.
 	// +optional
-	OpenRemediations int32 `json:"openRemediations"`
+	OpenRemediations *int32 `json:"openRemediations,omitempty"`
 
 	// objectives is the state of the journey-level objectives.
 	// +optional
@@ -324,7 +341,7 @@ type Journey struct {
 
 	// status is the measured journey.
 	// +optional
-	Status JourneyStatus `json:"status,omitempty"`
+	Status JourneyStatus `json:"status,omitzero"`
 }
 
 // JourneyList is a list of Journeys.

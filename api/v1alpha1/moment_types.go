@@ -22,7 +22,7 @@ type Impact struct {
 	// +optional
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=100
-	Weight *int32 `json:"weight,omitempty"`
+	Weight int32 `json:"weight,omitempty"`
 
 	// description of what is at stake, such as "a missed delivery stops a
 	// customer's maintenance crew".
@@ -46,7 +46,7 @@ type Remediation struct {
 
 	// streamRef names the RoadmapStream tasks are routed to.
 	// +optional
-	StreamRef *LocalObjectReference `json:"streamRef,omitempty"`
+	StreamRef LocalObjectReference `json:"streamRef,omitzero"`
 
 	// severity of the tasks when they open. Defaults to High for a key objective and
 	// Medium otherwise.
@@ -147,6 +147,7 @@ type MomentSpec struct {
 }
 
 // MomentStatus is the observed state of a moment.
+// +kubebuilder:validation:MinProperties=1
 type MomentStatus struct {
 	// conditions are Ready, Healthy, Reconciling and Stalled.
 	// +optional
@@ -217,7 +218,7 @@ type Moment struct {
 
 	// status is the observed state.
 	// +optional
-	Status MomentStatus `json:"status,omitempty"`
+	Status MomentStatus `json:"status,omitzero"`
 }
 
 // MomentList is a list of Moments.

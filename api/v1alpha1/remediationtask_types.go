@@ -52,7 +52,7 @@ type RemediationTaskSpec struct {
 	// journeyRef names the Moment's Journey.
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="the task's record of its drift episode cannot change"
-	JourneyRef *LocalObjectReference `json:"journeyRef,omitempty"`
+	JourneyRef LocalObjectReference `json:"journeyRef,omitzero"`
 
 	// objective that drifted.
 	// +required
@@ -63,7 +63,7 @@ type RemediationTaskSpec struct {
 	// streamRef names the RoadmapStream the task is routed to.
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="the task's record of its drift episode cannot change"
-	StreamRef *LocalObjectReference `json:"streamRef,omitempty"`
+	StreamRef LocalObjectReference `json:"streamRef,omitzero"`
 
 	// team that owns the fix; also the task's cx.cxops.io/team label, so a valid
 	// label value.
@@ -96,7 +96,7 @@ type RemediationTaskSpec struct {
 	// breachingSince is when the breach episode began.
 	// +required
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="the task's record of its drift episode cannot change"
-	BreachingSince metav1.Time `json:"breachingSince"`
+	BreachingSince *metav1.Time `json:"breachingSince,omitempty"`
 
 	// summary a person can read in kubectl get.
 	// +optional
@@ -147,15 +147,17 @@ type Delivery struct {
 
 	// escalation number this delivery announces (Escalated only).
 	// +optional
+	// +kubebuilder:validation:Minimum=1
 	Escalation int32 `json:"escalation,omitempty"`
 
 	// attempts made so far.
 	// +optional
+	// +kubebuilder:validation:Minimum=1
 	Attempts int32 `json:"attempts,omitempty"`
 
 	// delivered is true once the sink accepted the notification.
 	// +optional
-	Delivered bool `json:"delivered,omitempty"`
+	Delivered *bool `json:"delivered,omitempty"`
 
 	// lastAttemptTime is when the last attempt was made.
 	// +optional
@@ -169,6 +171,7 @@ type Delivery struct {
 }
 
 // RemediationTaskStatus is where the task stands.
+// +kubebuilder:validation:MinProperties=1
 type RemediationTaskStatus struct {
 	// conditions are Delivered.
 	// +optional
@@ -204,7 +207,8 @@ type RemediationTaskStatus struct {
 
 	// escalations counts escalations.
 	// +optional
-	Escalations int32 `json:"escalations,omitempty"`
+	// +kubebuilder:validation:Minimum=0
+	Escalations *int32 `json:"escalations,omitempty"`
 
 	// resolvedTime is when the task was resolved.
 	// +optional
@@ -245,7 +249,7 @@ type RemediationTask struct {
 
 	// status is where the task stands.
 	// +optional
-	Status RemediationTaskStatus `json:"status,omitempty"`
+	Status RemediationTaskStatus `json:"status,omitzero"`
 }
 
 // RemediationTaskList is a list of RemediationTasks.

@@ -158,17 +158,17 @@ type InitiativeStatus struct {
 
 	// objectivesAddressed counts the objectives the initiative addresses.
 	// +optional
-	ObjectivesAddressed int32 `json:"objectivesAddressed,omitempty"`
+	ObjectivesAddressed *int32 `json:"objectivesAddressed,omitempty"`
 
 	// objectivesAttained counts those that are met.
 	// +optional
-	ObjectivesAttained int32 `json:"objectivesAttained,omitempty"`
+	ObjectivesAttained *int32 `json:"objectivesAttained,omitempty"`
 
 	// atRisk is true when the initiative is not Done and an objective it addresses
 	// still misses its target while the initiative is blocked, overdue, or due within
 	// 14 days.
 	// +optional
-	AtRisk bool `json:"atRisk"`
+	AtRisk *bool `json:"atRisk,omitempty"`
 
 	// message explains the risk.
 	// +optional
@@ -178,6 +178,7 @@ type InitiativeStatus struct {
 }
 
 // RoadmapStreamStatus is the measured state of a stream.
+// +kubebuilder:validation:MinProperties=1
 type RoadmapStreamStatus struct {
 	// conditions are OnTrack and Ready.
 	// +optional
@@ -193,19 +194,19 @@ type RoadmapStreamStatus struct {
 
 	// progress in percent over all initiatives.
 	// +optional
-	Progress int32 `json:"progress"`
+	Progress *int32 `json:"progress,omitempty"`
 
 	// objectivesAddressed counts the objectives the initiatives address.
 	// +optional
-	ObjectivesAddressed int32 `json:"objectivesAddressed,omitempty"`
+	ObjectivesAddressed *int32 `json:"objectivesAddressed,omitempty"`
 
 	// objectivesAttained counts those that are met.
 	// +optional
-	ObjectivesAttained int32 `json:"objectivesAttained,omitempty"`
+	ObjectivesAttained *int32 `json:"objectivesAttained,omitempty"`
 
 	// atRisk counts initiatives at risk.
 	// +optional
-	AtRisk int32 `json:"atRisk"`
+	AtRisk *int32 `json:"atRisk,omitempty"`
 
 	// initiatives is the state of each initiative.
 	// +optional
@@ -216,7 +217,7 @@ type RoadmapStreamStatus struct {
 
 	// openRemediations counts open remediation tasks routed to the stream.
 	// +optional
-	OpenRemediations int32 `json:"openRemediations"`
+	OpenRemediations *int32 `json:"openRemediations,omitempty"`
 
 	// lastHandledReconcileAt is the value of the cx.cxops.io/requestedAt
 	// annotation last handled: set the annotation (for example to the current
@@ -252,7 +253,7 @@ type RoadmapStream struct {
 
 	// status is the measured state.
 	// +optional
-	Status RoadmapStreamStatus `json:"status,omitempty"`
+	Status RoadmapStreamStatus `json:"status,omitzero"`
 }
 
 // RoadmapStreamList is a list of RoadmapStreams.

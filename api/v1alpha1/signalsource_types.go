@@ -33,7 +33,7 @@ type TLSConfig struct {
 	// caSecretRef names a Secret in the same namespace whose key "ca.crt" holds the
 	// PEM certificate authorities to trust, in addition to the system ones.
 	// +optional
-	CASecretRef *LocalObjectReference `json:"caSecretRef,omitempty"`
+	CASecretRef LocalObjectReference `json:"caSecretRef,omitzero"`
 
 	// serverName overrides the name checked in the server certificate.
 	// +optional
@@ -57,7 +57,7 @@ type PrometheusSource struct {
 
 	// auth takes credentials from a Secret.
 	// +optional
-	Auth *Auth `json:"auth,omitempty"`
+	Auth Auth `json:"auth,omitzero"`
 
 	// tls configures TLS.
 	// +optional
@@ -82,7 +82,7 @@ type HTTPSource struct {
 	// headersSecretRef names a Secret in the same namespace whose keys and values
 	// are sent as request headers (for example Authorization or X-Api-Key).
 	// +optional
-	HeadersSecretRef *LocalObjectReference `json:"headersSecretRef,omitempty"`
+	HeadersSecretRef LocalObjectReference `json:"headersSecretRef,omitzero"`
 
 	// tls configures TLS.
 	// +optional
@@ -98,7 +98,7 @@ type HTTPSource struct {
 	// +optional
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=16777216
-	MaxBodyBytes *int64 `json:"maxBodyBytes,omitempty"`
+	MaxBodyBytes int64 `json:"maxBodyBytes,omitempty"`
 }
 
 // StaticValue is a decimal number as a string, such as "99.5" or "-10".
@@ -124,15 +124,15 @@ type StaticSource struct {
 type SignalSourceSpec struct {
 	// prometheus runs instant PromQL queries.
 	// +optional
-	Prometheus *PrometheusSource `json:"prometheus,omitempty"`
+	Prometheus PrometheusSource `json:"prometheus,omitzero"`
 
 	// http fetches JSON and selects a number with JSONPath.
 	// +optional
-	HTTP *HTTPSource `json:"http,omitempty"`
+	HTTP HTTPSource `json:"http,omitzero"`
 
 	// static holds values in the spec.
 	// +optional
-	Static *StaticSource `json:"static,omitempty"`
+	Static StaticSource `json:"static,omitzero"`
 
 	// minInterval is the shortest interval any objective may poll this source at;
 	// shorter objective intervals are raised to it. From 10s to 24h when set.
@@ -142,6 +142,7 @@ type SignalSourceSpec struct {
 }
 
 // SignalSourceStatus is the observed state of a SignalSource.
+// +kubebuilder:validation:MinProperties=1
 type SignalSourceStatus struct {
 	// conditions are Ready (reachable at the last probe), Reconciling and Stalled.
 	// +optional
@@ -188,7 +189,7 @@ type SignalSource struct {
 
 	// status is the observed state.
 	// +optional
-	Status SignalSourceStatus `json:"status,omitempty"`
+	Status SignalSourceStatus `json:"status,omitzero"`
 }
 
 // SignalSourceList is a list of SignalSources.

@@ -11,6 +11,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cxv1 "github.com/cxops/cxops/api/v1alpha1"
@@ -154,7 +155,7 @@ func journeyMap(j *cxv1.Journey, moments []cxv1.Moment, tasks []cxv1.Remediation
 			Coverage:    j.Status.Coverage,
 			MinCoverage: minCoverage(j),
 			Moments:     j.Status.Moments,
-			Drifting:    j.Status.DriftingMoments,
+			Drifting:    ptr.Deref(j.Status.DriftingMoments, 0),
 		},
 		Objectives: objectiveViews(j.Spec.Objectives, j.Status.Objectives),
 		Stages:     []StageView{},
@@ -220,7 +221,7 @@ func journeyMap(j *cxv1.Journey, moments []cxv1.Moment, tasks []cxv1.Remediation
 			jm.UnstagedMoments = append(jm.UnstagedMoments, mv)
 		}
 	}
-	if jm.Journey.Moments.Total == 0 && len(moments) > 0 {
+	if ptr.Deref(jm.Journey.Moments.Total, 0) == 0 && len(moments) > 0 {
 		jm.Journey.Moments = counts // not aggregated by the controller yet
 	}
 	return jm
@@ -307,8 +308,8 @@ func healthOrUnknown(h cxv1.HealthState) string {
 }
 
 func momentWeight(m *cxv1.Moment) int32 {
-	if m.Spec.Impact != nil && m.Spec.Impact.Weight != nil {
-		return *m.Spec.Impact.Weight
+	if m.Spec.Impact != nil && m.Spec.Impact.Weight != 0 {
+		return m.Spec.Impact.Weight
 	}
 	return 1
 }
@@ -329,7 +330,7 @@ func taskMoment(t *cxv1.RemediationTask) string {
 }
 
 func taskJourney(t *cxv1.RemediationTask) string {
-	if t.Spec.JourneyRef != nil && t.Spec.JourneyRef.Name != "" {
+	if t.Spec.JourneyRef.Name != "" {
 		return t.Spec.JourneyRef.Name
 	}
 	return t.Labels["cx.cxops.io/journey"]
@@ -354,7 +355,7 @@ func taskView(t *cxv1.RemediationTask) TaskView {
 		Name: t.Name, Moment: taskMoment(t), Journey: taskJourney(t), Objective: t.Spec.Objective, Phase: taskPhase(t),
 		Severity: string(taskSeverity(t)), Team: t.Spec.Team, Summary: t.Spec.Summary,
 		Acknowledged: t.Spec.Acknowledged != nil && *t.Spec.Acknowledged,
-		Escalations:  t.Status.Escalations,
+		Escalations:  ptr.Deref(t.Status.Escalations, 0),
 	}
 }
 

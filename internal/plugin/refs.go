@@ -71,7 +71,7 @@ func (v *validator) checkReferences() {
 				}
 			}
 			checkSources("spec.objectives", t.Spec.Objectives)
-			if r := t.Spec.Remediation; r != nil && r.StreamRef != nil && r.StreamRef.Name != "" {
+			if r := t.Spec.Remediation; r != nil && r.StreamRef.Name != "" {
 				if lookup("RoadmapStream", o.namespace, r.StreamRef.Name) == nil {
 					missing("spec.remediation.streamRef.name", "RoadmapStream", r.StreamRef.Name)
 				}

@@ -94,7 +94,7 @@ func convergeOnce(b *testing.B, n int) {
 		values[fmt.Sprintf("v%d", i)] = "99.9"
 	}
 	mustCreate(b, c, &cxv1.SignalSource{ObjectMeta: metav1.ObjectMeta{Namespace: "converge", Name: "figures"},
-		Spec: cxv1.SignalSourceSpec{Static: &cxv1.StaticSource{Values: values}}})
+		Spec: cxv1.SignalSourceSpec{Static: cxv1.StaticSource{Values: values}}})
 	for j := range 100 {
 		mustCreate(b, c, &cxv1.Journey{ObjectMeta: metav1.ObjectMeta{Namespace: "converge", Name: fmt.Sprintf("journey-%d", j)},
 			Spec: cxv1.JourneySpec{Persona: cxv1.Persona{Name: "Technician"}, Stages: []cxv1.Stage{{Name: "order", Phase: cxv1.PhasePurchase}}}})
