@@ -74,7 +74,7 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint (errcheck, staticcheck, revive, gove
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: lint-api
-lint-api: $(GOLANGCI_LINT) ## Run kube-api-linter on the API types (not yet part of make test).
+lint-api: $(GOLANGCI_LINT) ## Run kube-api-linter on the API types (.golangci-kal.yml; part of make test).
 	$(GOLANGCI_LINT) run -c .golangci-kal.yml ./api/...
 
 .PHONY: tidy-check
@@ -87,7 +87,7 @@ envtest: ## Build (once) the test control plane and print its directory (KUBEBUI
 	@hack/setup-envtest.sh
 
 .PHONY: test
-test: vet tidy-check lint ## Run all tests against a real API server, etcd and Prometheus.
+test: vet tidy-check lint lint-api ## Run all tests against a real API server, etcd and Prometheus.
 	@assets="$$(hack/setup-envtest.sh | tail -n 1)"; \
 	hack/setup-prometheus.sh >&2; \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
