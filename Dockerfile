@@ -2,6 +2,10 @@
 FROM golang:1.26 AS builder
 ARG TARGETOS
 ARG TARGETARCH
+# Stamped into the binary (manager --version, its first log line); make
+# docker-build passes git describe and the commit.
+ARG VERSION=dev
+ARG COMMIT=unknown
 WORKDIR /workspace
 COPY go.mod go.sum ./
 RUN go mod download
@@ -11,7 +15,7 @@ COPY config/crd/ config/crd/
 COPY controllers/ controllers/
 COPY internal/ internal/
 RUN CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} \
-    go build -trimpath -ldflags="-s -w" -o manager ./cmd/manager
+    go build -trimpath -ldflags="-s -w -X github.com/cxops/cxops/internal/version.Version=${VERSION} -X github.com/cxops/cxops/internal/version.Commit=${COMMIT}" -o manager ./cmd/manager
 
 # A static, distroless, non-root image.
 FROM gcr.io/distroless/static:nonroot

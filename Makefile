@@ -8,6 +8,15 @@ HELM ?= $(GO) tool helm
 VERSION ?= $(shell awk '/^appVersion:/ {print $$2}' charts/cxops/Chart.yaml)
 # The image of a release.
 RELEASE_IMG ?= ghcr.io/cxops/cxops:$(VERSION)
+# The version stamped into the binaries of make build and docker-build
+# (`manager --version`, `kubectl cx version`, the manager's first log line): what
+# git describe says (a tag, or the last tag, the commits since and the commit),
+# or VERSION-dev outside a git checkout or before the first tag. make release
+# stamps VERSION itself.
+BUILD_VERSION ?= $(shell git describe --tags --dirty 2>/dev/null || echo "$(VERSION)-dev")
+COMMIT ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+VERSION_PKG = github.com/cxops/cxops/internal/version
+LDFLAGS ?= -X $(VERSION_PKG).Version=$(BUILD_VERSION) -X $(VERSION_PKG).Commit=$(COMMIT)
 # Test flags; CI may add -v.
 GOTESTFLAGS ?=
 # How long each fuzz target runs in `make fuzz`, and in `make test` after the unit tests.
@@ -73,7 +82,7 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint (errcheck, staticcheck, revive, gove
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: lint-api
-lint-api: $(GOLANGCI_LINT) ## Run kube-api-linter on the API types (not yet part of make test).
+lint-api: $(GOLANGCI_LINT) ## Run kube-api-linter on the API types (.golangci-kal.yml; part of make test).
 	$(GOLANGCI_LINT) run -c .golangci-kal.yml ./api/...
 
 .PHONY: tidy-check
@@ -86,7 +95,7 @@ envtest: ## Build (once) the test control plane and print its directory (KUBEBUI
 	@hack/setup-envtest.sh
 
 .PHONY: test
-test: vet tidy-check lint ## Run all tests against a real API server, etcd, Prometheus and headless Chromium.
+test: vet tidy-check lint lint-api ## Run all tests against a real API server, etcd, Prometheus and headless Chromium.
 	@assets="$$(hack/setup-envtest.sh | tail -n 1)"; \
 	hack/setup-prometheus.sh >&2; \
 	chromium="$$(hack/setup-chromium.sh | tail -n 1)"; \
@@ -139,13 +148,13 @@ bench: ## Run the benchmark (docs/operations.md, "Sizing and benchmarks"): BENCH
 
 .PHONY: build
 build: ## Build the manager, the development entry point (cxops-local) and the kubectl plugin into bin/.
-	$(GO) build -o bin/manager ./cmd/manager
-	$(GO) build -o bin/cxops-local ./cmd/cxops-local
-	$(GO) build -o bin/kubectl-cx ./cmd/kubectl-cx
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/manager ./cmd/manager
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/cxops-local ./cmd/cxops-local
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/kubectl-cx ./cmd/kubectl-cx
 
 .PHONY: run
 run: ## Run the manager (cmd/cxops-local): against the current cluster, or on a local control plane when none is reachable (CXOPS_LOCAL=1 forces it).
-	$(GO) build -o bin/cxops-local ./cmd/cxops-local
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/cxops-local ./cmd/cxops-local
 	bin/cxops-local $(ARGS)
 
 .PHONY: demo
@@ -154,7 +163,7 @@ demo: ## The whole story on a local control plane: healthy, drift, task opened, 
 
 .PHONY: install-plugin
 install-plugin: ## Install the kubectl plugin (kubectl cx) into $GOBIN.
-	$(GO) install ./cmd/kubectl-cx
+	$(GO) install -ldflags "$(LDFLAGS)" ./cmd/kubectl-cx
 
 .PHONY: docs
 docs: ## Regenerate the API reference in docs/reference/api.md.
@@ -171,13 +180,13 @@ build-installer: ## Write dist/install.yaml: config/default with the image RELEA
 
 .PHONY: release
 release: build-installer ## Cross-build the manager and kubectl-cx archives, checksums, the krew manifest and the chart into dist/release.
-	hack/release.sh "$(VERSION)" dist/release
+	COMMIT="$(COMMIT)" hack/release.sh "$(VERSION)" dist/release
 	$(HELM) package charts/cxops --version "$(VERSION:v%=%)" --app-version "$(VERSION)" -d dist/release
 	cp dist/install.yaml dist/release/install.yaml
 
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).
-	docker build -t $(IMG) .
+	docker build --build-arg VERSION="$(BUILD_VERSION)" --build-arg COMMIT="$(COMMIT)" -t $(IMG) .
 
 ##@ Deployment
 

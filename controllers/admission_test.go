@@ -116,14 +116,14 @@ func TestAdmissionDurations(t *testing.T) {
 	}
 	httpSrc := func() client.Object {
 		s := staticSource(ns, "x", nil)
-		s.Spec.Static = nil
-		s.Spec.HTTP = &cxv1.HTTPSource{URL: "https://surveys.example.com/nps"}
+		s.Spec.Static = cxv1.StaticSource{}
+		s.Spec.HTTP = cxv1.HTTPSource{URL: "https://surveys.example.com/nps"}
 		return s
 	}
 	promSrc := func() client.Object {
 		s := staticSource(ns, "x", nil)
-		s.Spec.Static = nil
-		s.Spec.Prometheus = &cxv1.PrometheusSource{Address: "http://prometheus:9090"}
+		s.Spec.Static = cxv1.StaticSource{}
+		s.Spec.Prometheus = cxv1.PrometheusSource{Address: "http://prometheus:9090"}
 		return s
 	}
 	staticSrc := func() client.Object { return staticSource(ns, "x", map[string]string{"a": "1"}) }
@@ -344,8 +344,8 @@ func TestRoadmapStreamObjectiveNotFound(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		s := get(g, s)
 		g.Expect(cond(s.Status.Conditions, cxv1.ReadyCondition).Status).To(Equal(metav1.ConditionTrue))
-		g.Expect(s.Status.ObjectivesAddressed).To(Equal(int32(1)))
-		g.Expect(s.Status.ObjectivesAttained).To(Equal(int32(1)))
+		g.Expect(s.Status.ObjectivesAddressed).To(HaveValue(Equal(int32(1))))
+		g.Expect(s.Status.ObjectivesAttained).To(HaveValue(Equal(int32(1))))
 	}, timeout, poll).Should(Succeed())
 }
 
@@ -381,8 +381,8 @@ func TestRoadmapStreamNoDataIsNotOnTrack(t *testing.T) {
 		s := get(g, s)
 		onTrack := cond(s.Status.Conditions, cxv1.OnTrackCondition)
 		g.Expect(onTrack.Status).To(Equal(metav1.ConditionFalse))
-		g.Expect(s.Status.AtRisk).To(Equal(int32(1)))
-		g.Expect(s.Status.ObjectivesAttained).To(Equal(int32(0)))
+		g.Expect(s.Status.AtRisk).To(HaveValue(Equal(int32(1))))
+		g.Expect(s.Status.ObjectivesAttained).To(HaveValue(Equal(int32(0))))
 	}, 2*time.Second, poll).Should(Succeed())
 	g.Eventually(func(g Gomega) {
 		s := get(g, s)

@@ -9,6 +9,8 @@ import (
 
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -26,7 +28,7 @@ func shopBlueprint() *cxv1.StageBlueprint {
 		},
 		Backstage: []cxv1.BackstageProcess{
 			{Name: "stock-sync", DisplayName: "Stock synchronisation", Owner: "logistics", Systems: []string{"erp", "shop"},
-				SIPOC: &cxv1.SIPOC{Suppliers: []string{"ERP"}, Inputs: []string{"stock levels"}, Outputs: []string{"available-to-promise"}, Customers: []string{"web shop"}}},
+				SIPOC: cxv1.SIPOC{Suppliers: []string{"ERP"}, Inputs: []string{"stock levels"}, Outputs: []string{"available-to-promise"}, Customers: []string{"web shop"}}},
 			{Name: "order-entry", Owner: "sales", Systems: []string{"erp"}},
 		},
 		SupportSystems: []cxv1.SupportSystem{
@@ -40,7 +42,7 @@ func shopBlueprint() *cxv1.StageBlueprint {
 func journeyWithBlueprint(ns, name string, bp *cxv1.StageBlueprint, stages ...string) *cxv1.Journey {
 	j := journey(ns, name, stages...)
 	for i := range j.Spec.Stages {
-		j.Spec.Stages[i].Blueprint = bp.DeepCopy()
+		j.Spec.Stages[i].Blueprint = *bp.DeepCopy()
 	}
 	return j
 }
@@ -119,11 +121,14 @@ func TestBlueprintValidation(t *testing.T) {
 		}, "process name must be lowercase letters, digits and '-'"},
 
 		// MinProperties.
+		// An empty blueprint or SIPOC is dropped by Go's omitzero, so these two are
+		// sent as a client that is not Go would send them: with an explicit {}.
 		{"empty blueprint", func(n string) client.Object {
-			return journeyWithBlueprint(ns, n, &cxv1.StageBlueprint{}, "order")
+			return withEmptyObject(journeyWithBlueprint(ns, n, &cxv1.StageBlueprint{CustomerActions: []string{"x"}}, "order"),
+				"spec", "stages", 0, "blueprint")
 		}, "spec.stages[0].blueprint: Invalid value: 0: spec.stages[0].blueprint in body should have at least 1 properties"},
 		{"empty SIPOC", func(n string) client.Object {
-			return with(n, func(bp *cxv1.StageBlueprint) { bp.Backstage[0].SIPOC = &cxv1.SIPOC{} })
+			return withEmptyObject(with(n, func(*cxv1.StageBlueprint) {}), "spec", "stages", 0, "blueprint", "backstage", 0, "sipoc")
 		}, "spec.stages[0].blueprint.backstage[0].sipoc in body should have at least 1 properties"},
 
 		// Size bounds.
@@ -307,10 +312,10 @@ func TestBlueprintProcessHealthInJourneyStatus(t *testing.T) {
 	}
 	g.Eventually(func(g Gomega) {
 		g.Expect(processes(g)).To(Equal([]cxv1.ProcessStatus{
-			{Name: "stock-sync", Health: cxv1.HealthHealthy, ControlPoints: 3, Moments: []string{"stock-reserved", "stock-shown"}},
-			{Name: "order-entry", Health: cxv1.HealthHealthy, ControlPoints: 1, Moments: []string{"order-accepted"}},
-			{Name: "picking", Health: cxv1.HealthUnknown, ControlPoints: 1, Moments: []string{"picked-today"}},
-			{Name: "invoicing", Health: cxv1.HealthUnknown},
+			{Name: "stock-sync", Health: cxv1.HealthHealthy, ControlPoints: new(int32(3)), Drifting: new(int32(0)), Moments: []string{"stock-reserved", "stock-shown"}},
+			{Name: "order-entry", Health: cxv1.HealthHealthy, ControlPoints: new(int32(1)), Drifting: new(int32(0)), Moments: []string{"order-accepted"}},
+			{Name: "picking", Health: cxv1.HealthUnknown, ControlPoints: new(int32(1)), Drifting: new(int32(0)), Moments: []string{"picked-today"}},
+			{Name: "invoicing", Health: cxv1.HealthUnknown, ControlPoints: new(int32(0)), Drifting: new(int32(0))},
 		}))
 	}, timeout, poll).Should(Succeed())
 
@@ -319,7 +324,7 @@ func TestBlueprintProcessHealthInJourneyStatus(t *testing.T) {
 	setStatic(g, src, "orders", "80")
 	g.Eventually(func(g Gomega) {
 		ps := processes(g)
-		g.Expect(ps[1]).To(Equal(cxv1.ProcessStatus{Name: "order-entry", Health: cxv1.HealthDegraded, ControlPoints: 1, Drifting: 1,
+		g.Expect(ps[1]).To(Equal(cxv1.ProcessStatus{Name: "order-entry", Health: cxv1.HealthDegraded, ControlPoints: new(int32(1)), Drifting: new(int32(1)),
 			Moments: []string{"order-accepted"}}))
 		g.Expect(ps[0].Health).To(Equal(cxv1.HealthHealthy))
 	}, timeout, poll).Should(Succeed())
@@ -343,3 +348,35 @@ func TestBlueprintProcessHealthInJourneyStatus(t *testing.T) {
 }
 
 func ptrString(s string) *string { return &s }
+
+// withEmptyObject is obj as unstructured JSON with an empty object {} at path
+// (field names and list indexes), as kubectl would send a manifest saying so.
+func withEmptyObject(obj client.Object, path ...any) client.Object {
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		panic(err)
+	}
+	var cur any = m
+	for i, p := range path {
+		last := i == len(path)-1
+		switch k := p.(type) {
+		case string:
+			mm := cur.(map[string]any)
+			if last {
+				mm[k] = map[string]any{}
+			} else {
+				cur = mm[k]
+			}
+		case int:
+			l := cur.([]any)
+			if last {
+				l[k] = map[string]any{}
+			} else {
+				cur = l[k]
+			}
+		}
+	}
+	u := &unstructured.Unstructured{Object: m}
+	u.SetGroupVersionKind(cxv1.GroupVersion.WithKind("Journey"))
+	return u
+}

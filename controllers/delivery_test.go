@@ -306,7 +306,7 @@ func TestDeliveryResendIsByteIdentical(t *testing.T) {
 
 	testClock.Step(11 * time.Minute)
 	g.Eventually(func(g Gomega) {
-		g.Expect(get(g, tk).Status.Escalations).To(Equal(int32(1)))
+		g.Expect(get(g, tk).Status.Escalations).To(HaveValue(Equal(int32(1))))
 	}, timeout, poll).Should(Succeed())
 	// Still failing after the escalation, then accepted.
 	g.Eventually(func(g Gomega) {

@@ -52,7 +52,7 @@ func shortName(s string) string {
 func staticSource(ns, name string, values map[string]string) *cxv1.SignalSource {
 	src := &cxv1.SignalSource{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec:       cxv1.SignalSourceSpec{Static: &cxv1.StaticSource{Values: map[string]cxv1.StaticValue{}}},
+		Spec:       cxv1.SignalSourceSpec{Static: cxv1.StaticSource{Values: map[string]cxv1.StaticValue{}}},
 	}
 	for k, v := range values {
 		src.Spec.Static.Values[k] = cxv1.StaticValue(v)
@@ -120,7 +120,7 @@ func task(ns, name string) *cxv1.RemediationTask {
 			MomentRef:      cxv1.LocalObjectReference{Name: "stock"},
 			Objective:      "accuracy",
 			Severity:       cxv1.SeverityMedium,
-			BreachingSince: metav1.Now(),
+			BreachingSince: ptr.To(metav1.Now()),
 		},
 	}
 }

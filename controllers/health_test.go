@@ -46,7 +46,7 @@ func TestNewMomentIsInProgressUntilEvaluated(t *testing.T) {
 	}()
 	src := &cxv1.SignalSource{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "survey"},
-		Spec:       cxv1.SignalSourceSpec{HTTP: &cxv1.HTTPSource{URL: srv.URL}},
+		Spec:       cxv1.SignalSourceSpec{HTTP: cxv1.HTTPSource{URL: srv.URL}},
 	}
 	o := objective("nps", "survey", "{.nps}", "30")
 	m := moment(ns, "recommend", "parts", "order", o)
@@ -139,7 +139,7 @@ func TestJourneyIsUnknownWhenItsDataGoesDark(t *testing.T) {
 	setStatic(g, src, "stock", "90")
 	setStatic(g, src, "delivery", "80")
 	g.Eventually(func(g Gomega) {
-		g.Expect(get(g, j).Status.DriftingMoments).To(Equal(int32(2)))
+		g.Expect(get(g, j).Status.DriftingMoments).To(HaveValue(Equal(int32(2))))
 	}, timeout, poll).Should(Succeed())
 
 	// Their data goes dark: the episodes stay open, and the journey does not know
@@ -156,7 +156,7 @@ func TestJourneyIsUnknownWhenItsDataGoesDark(t *testing.T) {
 		g.Expect(healthy.Message).To(ContainSubstring("stock/accuracy (drifting, task open)"))
 		g.Expect(j.Status.Health).To(Equal(cxv1.HealthUnknown))
 		g.Expect(j.Status.Coverage).To(HaveValue(Equal(int32(33))))
-		g.Expect(j.Status.DriftingMoments).To(Equal(int32(2)), "a dark episode is still an open episode")
+		g.Expect(j.Status.DriftingMoments).To(HaveValue(Equal(int32(2))), "a dark episode is still an open episode")
 		m := get(g, &cxv1.Moment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "stock"}})
 		g.Expect(m.Status.Drifting).To(Equal("accuracy"))
 		g.Expect(cond(m.Status.Conditions, cxv1.HealthyCondition).Status).NotTo(Equal(metav1.ConditionTrue))

@@ -40,7 +40,7 @@ func setupIndexes(ctx context.Context, idx client.FieldIndexer) error {
 			return sourceNames(o.(*cxv1.Moment).Spec.Objectives)
 		}},
 		{&cxv1.Moment{}, indexMomentStream, func(o client.Object) []string {
-			if rem := o.(*cxv1.Moment).Spec.Remediation; rem != nil && rem.StreamRef != nil {
+			if rem := o.(*cxv1.Moment).Spec.Remediation; rem != nil && rem.StreamRef.Name != "" {
 				return []string{rem.StreamRef.Name}
 			}
 			return nil
@@ -52,7 +52,7 @@ func setupIndexes(ctx context.Context, idx client.FieldIndexer) error {
 			return []string{o.(*cxv1.RemediationTask).Spec.MomentRef.Name}
 		}},
 		{&cxv1.RemediationTask{}, indexTaskStream, func(o client.Object) []string {
-			if ref := o.(*cxv1.RemediationTask).Spec.StreamRef; ref != nil {
+			if ref := o.(*cxv1.RemediationTask).Spec.StreamRef; ref.Name != "" {
 				return []string{ref.Name}
 			}
 			return nil

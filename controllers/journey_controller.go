@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strconv"
@@ -154,10 +155,10 @@ func measure(j *cxv1.Journey, moments []cxv1.Moment, tasks []cxv1.RemediationTas
 	stageHealth := make([][]cxv1.HealthState, len(j.Spec.Stages))
 	for i, s := range j.Spec.Stages {
 		stageIdx[s.Name] = i
-		st.Stages[i] = cxv1.StageStatus{Name: s.Name}
+		st.Stages[i] = cxv1.StageStatus{Name: s.Name, Moments: scoring.ZeroCounts()}
 	}
-	st.Moments = cxv1.MomentCounts{}
-	st.DriftingMoments = 0
+	st.Moments = scoring.ZeroCounts()
+	var drifting int32
 
 	var objs []scoring.Objective
 	var momentHealth []cxv1.HealthState
@@ -170,13 +171,13 @@ func measure(j *cxv1.Journey, moments []cxv1.Moment, tasks []cxv1.RemediationTas
 		momentHealth = append(momentHealth, h)
 		scoring.Count(&st.Moments, h)
 		if m.Status.Drifting != "" {
-			st.DriftingMoments++
+			drifting++
 		}
 		if idx, ok := stageIdx[m.Spec.Stage]; ok {
 			scoring.Count(&st.Stages[idx].Moments, h)
 			stageHealth[idx] = append(stageHealth[idx], h)
 		}
-		mw := float64(ptr.Deref(impactWeight(m), 1))
+		mw := float64(cmp.Or(impactWeight(m), 1)) // 0 is unset
 		for _, o := range m.Spec.Objectives {
 			objs = append(objs, scoredObjective(o, findObjective(m.Status.Objectives, o.Name), m.Name, m.Spec.Stage, mw))
 		}
@@ -208,12 +209,14 @@ func measure(j *cxv1.Journey, moments []cxv1.Moment, tasks []cxv1.RemediationTas
 	st.Health = scoring.JourneyHealth(objs, momentHealth, minCoverage(j))
 	st.TopGaps = scoring.TopGaps(objs, 5)
 
-	st.OpenRemediations = 0
+	st.DriftingMoments = &drifting
+	var open int32
 	for _, t := range tasks {
 		if t.Status.Phase != cxv1.TaskResolved {
-			st.OpenRemediations++
+			open++
 		}
 	}
+	st.OpenRemediations = &open
 
 	status, reason, message := journeyHealthCondition(st, objs, len(moments), minCoverage(j))
 	setCondition(&st.Conditions, j.Generation, cxv1.HealthyCondition, status, reason, message)
@@ -224,9 +227,9 @@ func minCoverage(j *cxv1.Journey) int32 {
 	return ptr.Deref(j.Spec.MinCoverage, scoring.DefaultMinCoverage)
 }
 
-func impactWeight(m *cxv1.Moment) *int32 {
+func impactWeight(m *cxv1.Moment) int32 {
 	if m.Spec.Impact == nil {
-		return nil
+		return 0
 	}
 	return m.Spec.Impact.Weight
 }
@@ -234,7 +237,7 @@ func impactWeight(m *cxv1.Moment) *int32 {
 func scoredObjective(o cxv1.Objective, s *cxv1.ObjectiveStatus, moment, stage string, momentWeight float64) scoring.Objective {
 	so := scoring.Objective{
 		Moment: moment, Stage: stage, Name: o.Name, State: cxv1.StateUnknown,
-		Weight: float64(ptr.Deref(o.Weight, 1)) * momentWeight, MomentW: momentWeight,
+		Weight: float64(cmp.Or(o.Weight, 1)) * momentWeight, MomentW: momentWeight,
 		Key: ptr.Deref(o.Key, false),
 	}
 	if s == nil {
@@ -284,20 +287,20 @@ func journeyHealthCondition(st *cxv1.JourneyStatus, objs []scoring.Objective, mo
 	switch st.Health {
 	case cxv1.HealthDegraded:
 		reason := cxv1.ReasonObjectiveBreached
-		if st.DriftingMoments > 0 {
+		if ptr.Deref(st.DriftingMoments, 0) > 0 {
 			reason = cxv1.ReasonObjectiveDrifting
 		}
 		return metav1.ConditionFalse, reason, fmt.Sprintf("%s, below %d; largest gaps: %s", score, scoring.DegradedBelow, strings.Join(gaps, ", "))
 	case cxv1.HealthUnknown:
 		return metav1.ConditionUnknown, cxv1.ReasonNoData, noDataMessage(st, objs, minCoverage)
 	case cxv1.HealthAtRisk:
-		msg := fmt.Sprintf("%s; %d of %d moments healthy", score, st.Moments.Healthy, st.Moments.Total)
+		msg := fmt.Sprintf("%s; %d of %d moments healthy", score, ptr.Deref(st.Moments.Healthy, 0), ptr.Deref(st.Moments.Total, 0))
 		if len(gaps) > 0 {
 			msg += "; largest gaps: " + strings.Join(gaps, ", ")
 		}
 		return metav1.ConditionTrue, cxv1.ReasonObjectiveAtRisk, msg
 	}
-	return metav1.ConditionTrue, cxv1.ReasonObjectivesMet, fmt.Sprintf("%s; all %d moments healthy", score, st.Moments.Total)
+	return metav1.ConditionTrue, cxv1.ReasonObjectivesMet, fmt.Sprintf("%s; all %d moments healthy", score, ptr.Deref(st.Moments.Total, 0))
 }
 
 // noDataMessage says why a journey's health is Unknown: which objectives that
@@ -338,7 +341,7 @@ func (r *JourneyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	})
 	taskToJourney := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 		t := o.(*cxv1.RemediationTask)
-		if t.Spec.JourneyRef == nil {
+		if t.Spec.JourneyRef.Name == "" {
 			return nil
 		}
 		return []reconcile.Request{{NamespacedName: ctrlKey(t.Namespace, t.Spec.JourneyRef.Name)}}

@@ -26,10 +26,10 @@ func TestJourneyMeasuresItsMoments(t *testing.T) {
 	stock := objective("accuracy", "figures", "stock", "99.5")
 	stock.Key = ptr.To(true)
 	mStock := moment(ns, "stock", "parts", "order", stock)
-	mStock.Spec.Impact = &cxv1.Impact{Weight: ptr.To[int32](10)}
+	mStock.Spec.Impact = &cxv1.Impact{Weight: 10}
 	delivery := objective("on-time", "figures", "delivery", "95")
 	mDelivery := moment(ns, "delivery", "parts", "deliver", delivery)
-	mDelivery.Spec.Impact = &cxv1.Impact{Weight: ptr.To[int32](8)}
+	mDelivery.Spec.Impact = &cxv1.Impact{Weight: 8}
 	chat := objective("first-response", "figures", "chat", "60")
 	chat.KPI.Direction = cxv1.LowerIsBetter
 	chat.Target.Operator = cxv1.OpLessOrEqual
@@ -40,9 +40,9 @@ func TestJourneyMeasuresItsMoments(t *testing.T) {
 		j := get(g, j)
 		g.Expect(j.Status.Score).To(HaveValue(Equal(int32(100))))
 		g.Expect(j.Status.Health).To(Equal(cxv1.HealthHealthy))
-		g.Expect(j.Status.Moments).To(Equal(cxv1.MomentCounts{Total: 3, Healthy: 3}))
+		g.Expect(j.Status.Moments).To(Equal(momentCounts(3, 3, 0, 0, 0)))
 		g.Expect(j.Status.Stages).To(HaveLen(4))
-		g.Expect(j.Status.Stages[3]).To(Equal(cxv1.StageStatus{Name: "service", Health: cxv1.HealthUnknown}), "a stage without moments is Unknown")
+		g.Expect(j.Status.Stages[3]).To(Equal(cxv1.StageStatus{Name: "service", Health: cxv1.HealthUnknown, Moments: momentCounts(0, 0, 0, 0, 0)}), "a stage without moments is Unknown, with every count 0")
 		g.Expect(j.Status.Stages[1].Health).To(Equal(cxv1.HealthHealthy))
 		g.Expect(cond(j.Status.Conditions, cxv1.HealthyCondition).Status).To(Equal(metav1.ConditionTrue))
 		g.Expect(kstatusOf(g, j)).To(Equal(kstatus.CurrentStatus))
@@ -101,11 +101,11 @@ func TestRoadmapStreamProgressAndRisk(t *testing.T) {
 
 	g.Eventually(func(g Gomega) {
 		s := get(g, s)
-		g.Expect(s.Status.Progress).To(Equal(int32(46)), "(40 + 100 + 0) / 3")
-		g.Expect(s.Status.AtRisk).To(Equal(int32(1)))
-		g.Expect(s.Status.Initiatives[0]).To(And(HaveField("AtRisk", true), HaveField("ObjectivesAttained", int32(0))))
-		g.Expect(s.Status.Initiatives[1]).To(And(HaveField("AtRisk", false), HaveField("ObjectivesAttained", int32(1))))
-		g.Expect(s.Status.Initiatives[2].AtRisk).To(BeFalse(), "due in 60 days")
+		g.Expect(s.Status.Progress).To(HaveValue(Equal(int32(46))), "(40 + 100 + 0) / 3")
+		g.Expect(s.Status.AtRisk).To(HaveValue(Equal(int32(1))))
+		g.Expect(s.Status.Initiatives[0]).To(And(HaveField("AtRisk", HaveValue(BeTrue())), HaveField("ObjectivesAttained", HaveValue(Equal(int32(0))))))
+		g.Expect(s.Status.Initiatives[1]).To(And(HaveField("AtRisk", HaveValue(BeFalse())), HaveField("ObjectivesAttained", HaveValue(Equal(int32(1))))))
+		g.Expect(s.Status.Initiatives[2].AtRisk).To(HaveValue(BeFalse()), "due in 60 days")
 		onTrack := cond(s.Status.Conditions, cxv1.OnTrackCondition)
 		g.Expect(onTrack.Status).To(Equal(metav1.ConditionFalse))
 		g.Expect(onTrack.Message).To(ContainSubstring("realtime-stock: due " + soon + " while [stock/accuracy] still miss their target"))
@@ -126,6 +126,11 @@ func TestRoadmapStreamProgressAndRisk(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		s := get(g, s)
 		g.Expect(cond(s.Status.Conditions, cxv1.OnTrackCondition).Status).To(Equal(metav1.ConditionTrue))
-		g.Expect(s.Status.ObjectivesAttained).To(Equal(int32(3)))
+		g.Expect(s.Status.ObjectivesAttained).To(HaveValue(Equal(int32(3))))
 	}, timeout, poll).Should(Succeed())
+}
+
+// momentCounts are moment counts as cxops writes them: every count set, 0 included.
+func momentCounts(total, healthy, atRisk, degraded, unknown int32) cxv1.MomentCounts {
+	return cxv1.MomentCounts{Total: &total, Healthy: &healthy, AtRisk: &atRisk, Degraded: &degraded, Unknown: &unknown}
 }

@@ -96,7 +96,7 @@ func (m *taskMetrics) Collect(ch chan<- prometheus.Metric) {
 		if t.Status.Phase == cxv1.TaskResolved {
 			continue
 		}
-		k := key{t.Namespace, refName(t.Spec.JourneyRef), refName(t.Spec.StreamRef), string(t.Status.Severity), string(t.Status.Phase)}
+		k := key{t.Namespace, t.Spec.JourneyRef.Name, t.Spec.StreamRef.Name, string(t.Status.Severity), string(t.Status.Phase)}
 		counts[k]++
 	}
 	for k, v := range counts {
@@ -119,7 +119,7 @@ func (m *taskMetrics) resolved(t *cxv1.RemediationTask) {
 		return
 	}
 	now := t.Status.ResolvedTime.Time
-	m.durations.WithLabelValues(t.Namespace, refName(t.Spec.JourneyRef), refName(t.Spec.StreamRef),
+	m.durations.WithLabelValues(t.Namespace, t.Spec.JourneyRef.Name, t.Spec.StreamRef.Name,
 		string(t.Status.Severity), string(t.Status.Resolution)).Observe(now.Sub(t.Status.OpenedTime.Time).Seconds())
 }
 

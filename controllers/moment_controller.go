@@ -225,13 +225,11 @@ func resolveProcess(m *cxv1.Moment, journey string, s *cxv1.Stage) readiness {
 		return ready(cxv1.ReasonSucceeded, "")
 	}
 	var names []string
-	if s.Blueprint != nil {
-		for _, p := range s.Blueprint.Backstage {
-			if p.Name == m.Spec.Process {
-				return ready(cxv1.ReasonSucceeded, "")
-			}
-			names = append(names, p.Name)
+	for _, p := range s.Blueprint.Backstage {
+		if p.Name == m.Spec.Process {
+			return ready(cxv1.ReasonSucceeded, "")
 		}
+		names = append(names, p.Name)
 	}
 	existing := "the stage has no backstage processes: add spec.stages[].blueprint.backstage to the journey"
 	if len(names) > 0 {
@@ -244,7 +242,7 @@ func resolveProcess(m *cxv1.Moment, journey string, s *cxv1.Stage) readiness {
 // resolveStream checks the roadmap stream remediation tasks are routed to.
 func (r *MomentReconciler) resolveStream(ctx context.Context, m *cxv1.Moment, outcome readiness) readiness {
 	rem := m.Spec.Remediation
-	if rem == nil || rem.StreamRef == nil {
+	if rem == nil || rem.StreamRef.Name == "" {
 		return outcome
 	}
 	err := r.Get(ctx, types.NamespacedName{Namespace: m.Namespace, Name: rem.StreamRef.Name}, &cxv1.RoadmapStream{})

@@ -115,14 +115,14 @@ func (r *MomentReconciler) newTask(m *cxv1.Moment, os *cxv1.ObjectiveStatus, nam
 		},
 		Spec: cxv1.RemediationTaskSpec{
 			MomentRef:      cxv1.LocalObjectReference{Name: m.Name},
-			JourneyRef:     &cxv1.LocalObjectReference{Name: m.Spec.JourneyRef.Name},
+			JourneyRef:     cxv1.LocalObjectReference{Name: m.Spec.JourneyRef.Name},
 			Objective:      os.Name,
 			StreamRef:      rem.StreamRef,
 			Team:           team,
 			Severity:       severity,
 			Observed:       observed,
 			Target:         os.Target,
-			BreachingSince: *os.BreachingSince,
+			BreachingSince: os.BreachingSince.DeepCopy(),
 			Summary: textutil.Truncate(fmt.Sprintf("%s of %s is %s%s, target %s, missed since %s",
 				os.Name, m.Name, orDash(observed), unitSuffix(unit), os.Target,
 				os.BreachingSince.UTC().Format("2006-01-02 15:04 MST")), 512),
@@ -137,7 +137,7 @@ func (r *MomentReconciler) newTask(m *cxv1.Moment, os *cxv1.ObjectiveStatus, nam
 		}
 		t.Finalizers = []string{taskFinalizer}
 	}
-	if rem.StreamRef != nil {
+	if rem.StreamRef.Name != "" {
 		t.Labels[LabelStream] = labelValue(rem.StreamRef.Name)
 	}
 	for k, v := range t.Labels {

@@ -195,7 +195,7 @@ func TestMomentReportsMissingReferences(t *testing.T) {
 }
 
 func withStream(m *cxv1.Moment, stream string) *cxv1.Moment {
-	m.Spec.Remediation = &cxv1.Remediation{StreamRef: &cxv1.LocalObjectReference{Name: stream}}
+	m.Spec.Remediation = &cxv1.Remediation{StreamRef: cxv1.LocalObjectReference{Name: stream}}
 	return m
 }
 
@@ -203,10 +203,10 @@ func TestSourceWithMissingSecret(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
 	src := staticSource(ns, "prom", nil)
-	src.Spec.Static = nil
-	src.Spec.Prometheus = &cxv1.PrometheusSource{
+	src.Spec.Static = cxv1.StaticSource{}
+	src.Spec.Prometheus = cxv1.PrometheusSource{
 		Address: "http://127.0.0.1:1",
-		Auth:    &cxv1.Auth{Type: cxv1.AuthBearer, SecretRef: cxv1.LocalObjectReference{Name: "prom-token"}},
+		Auth:    cxv1.Auth{Type: cxv1.AuthBearer, SecretRef: cxv1.LocalObjectReference{Name: "prom-token"}},
 	}
 	m := moment(ns, "stock", "parts", "order", objective("a", "prom", "stock_accuracy", "99"))
 	create(g, src, journey(ns, "parts", "order"), m)

@@ -41,9 +41,9 @@ func TestSignalSourceRateLimited(t *testing.T) {
 	busyURL, busyCalls := promServer(t)
 	calmURL, _ := promServer(t)
 	busy := &cxv1.SignalSource{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "busy"},
-		Spec: cxv1.SignalSourceSpec{Prometheus: &cxv1.PrometheusSource{Address: busyURL}}}
+		Spec: cxv1.SignalSourceSpec{Prometheus: cxv1.PrometheusSource{Address: busyURL}}}
 	calm := &cxv1.SignalSource{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "calm"},
-		Spec: cxv1.SignalSourceSpec{Prometheus: &cxv1.PrometheusSource{Address: calmURL}}}
+		Spec: cxv1.SignalSourceSpec{Prometheus: cxv1.PrometheusSource{Address: calmURL}}}
 	create(g, busy, calm)
 	for _, src := range []*cxv1.SignalSource{busy, calm} {
 		g.Eventually(func(g Gomega) {

@@ -172,7 +172,7 @@ func (r *RemediationTaskReconciler) advance(t *cxv1.RemediationTask, m *cxv1.Mom
 			}
 			if last != nil && !now.Before(last.Add(after)) {
 				st.Severity = raise(st.Severity)
-				st.Escalations++
+				st.Escalations = ptr.To(ptr.Deref(st.Escalations, 0) + 1)
 				st.EscalatedTime = timePtr(now)
 				if r.Recorder != nil {
 					r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, "Escalated", "Escalate",
@@ -205,14 +205,14 @@ func (r *RemediationTaskReconciler) resolution(t *cxv1.RemediationTask, m *cxv1.
 		return "", ""
 	}
 	os := findObjective(m.Status.Objectives, t.Spec.Objective)
-	if os == nil || os.LastEvaluated == nil || !os.LastEvaluated.After(t.Spec.BreachingSince.Time) {
+	if os == nil || os.LastEvaluated == nil || !os.LastEvaluated.After(ptr.Deref(t.Spec.BreachingSince, metav1.Time{}).Time) {
 		// The moment's status predates this episode: nothing to conclude yet.
 		return "", ""
 	}
 	switch {
 	case os.BreachingSince == nil && os.DriftingSince == nil && (os.State == cxv1.StateMet || os.State == cxv1.StateWarning):
 		return cxv1.ResolutionAutoRecovered, fmt.Sprintf("objective %s recovered (%s)", t.Spec.Objective, os.State)
-	case os.BreachingSince != nil && os.BreachingSince.After(t.Spec.BreachingSince.Time):
+	case os.BreachingSince != nil && os.BreachingSince.After(ptr.Deref(t.Spec.BreachingSince, metav1.Time{}).Time):
 		return cxv1.ResolutionAutoRecovered, fmt.Sprintf("objective %s recovered; a new episode began at %s", t.Spec.Objective, os.BreachingSince.UTC().Format(time.RFC3339))
 	}
 	return "", ""

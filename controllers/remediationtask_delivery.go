@@ -75,7 +75,7 @@ func sinksOf(ctx context.Context, reader client.Reader, t *cxv1.RemediationTask)
 	for _, s := range moment {
 		out = append(out, sink{s, "moment"})
 	}
-	if t.Spec.StreamRef != nil {
+	if t.Spec.StreamRef.Name != "" {
 		st := &cxv1.RoadmapStream{}
 		if err := reader.Get(ctx, ctrlKey(t.Namespace, t.Spec.StreamRef.Name), st); err == nil {
 			for _, s := range st.Spec.Sinks {
@@ -99,8 +99,8 @@ func wanted(t *cxv1.RemediationTask) []due {
 		return nil // nothing is sent before the task's opening is persisted
 	}
 	out := []due{{cxv1.NotifyOpened, 0}}
-	if t.Status.Escalations > 0 {
-		out = append(out, due{cxv1.NotifyEscalated, t.Status.Escalations})
+	if n := ptr.Deref(t.Status.Escalations, 0); n > 0 {
+		out = append(out, due{cxv1.NotifyEscalated, n})
 	}
 	if t.Status.Phase == cxv1.TaskResolved {
 		out = append(out, due{cxv1.NotifyResolved, 0})
@@ -127,7 +127,7 @@ func undeliveredOf(t *cxv1.RemediationTask, sinks []sink) []undelivered {
 			if d != nil && d.Escalation != w.escalation {
 				d = nil // an older escalation's record: this one was not tried yet
 			}
-			if d == nil || !d.Delivered {
+			if d == nil || !ptr.Deref(d.Delivered, false) {
 				out = append(out, undelivered{s, w, d})
 			}
 		}
@@ -245,7 +245,7 @@ func (r *RemediationTaskReconciler) deliverJob(ctx context.Context, key string) 
 	for _, w := range wanted(t) {
 		d := findDelivery(t, sinkName, w.event)
 		if d != nil && d.Escalation == w.escalation {
-			if d.Delivered {
+			if ptr.Deref(d.Delivered, false) {
 				continue
 			}
 			if d.LastAttemptTime != nil {
@@ -320,9 +320,9 @@ func applyAttempt(t *cxv1.RemediationTask, sinkName string, w due, sendErr error
 	d.Attempts++
 	d.LastAttemptTime = &at
 	if sendErr != nil {
-		d.Delivered, d.LastError = false, textutil.Truncate(sendErr.Error(), notify.MaxErrorLength)
+		d.Delivered, d.LastError = ptr.To(false), textutil.Truncate(sendErr.Error(), notify.MaxErrorLength)
 	} else {
-		d.Delivered, d.LastError = true, ""
+		d.Delivered, d.LastError = ptr.To(true), ""
 	}
 	if n := len(t.Status.Deliveries); n > maxDeliveries {
 		// The oldest records go first; a sink is notified at most 3 events.
@@ -363,7 +363,7 @@ func (r *RemediationTaskReconciler) reportAttempt(ctx context.Context, t *cxv1.R
 
 func (r *RemediationTaskReconciler) send(ctx context.Context, t *cxv1.RemediationTask, s sink, w due) error {
 	headers := map[string]string{}
-	if s.HeadersSecretRef != nil {
+	if s.HeadersSecretRef.Name != "" {
 		data, err := secretReader{cached: r.Client, api: r.APIReader}.get(ctx, t.Namespace, s.HeadersSecretRef.Name)
 		if err != nil {
 			if errors.Is(err, providers.ErrSecretNotFound) {
@@ -397,7 +397,7 @@ func notification(t *cxv1.RemediationTask, sinkName string, w due) notify.Notifi
 		Team:           t.Spec.Team,
 		Observed:       t.Spec.Observed,
 		Target:         t.Spec.Target,
-		BreachingSince: t.Spec.BreachingSince.Time,
+		BreachingSince: ptr.Deref(t.Spec.BreachingSince, metav1.Time{}).Time,
 		Summary:        t.Spec.Summary,
 		IdempotencyKey: notify.IdempotencyKey(string(t.UID), sinkName, w.event, w.escalation),
 	}
@@ -409,16 +409,16 @@ func notification(t *cxv1.RemediationTask, sinkName string, w due) notify.Notifi
 		n.Escalations = w.escalation
 	case cxv1.NotifyResolved:
 		n.Severity = t.Status.Severity
-		n.Escalations = t.Status.Escalations
+		n.Escalations = ptr.Deref(t.Status.Escalations, 0)
 		n.Resolution = t.Status.Resolution
 		if t.Status.ResolvedTime != nil {
 			n.ResolvedTime = t.Status.ResolvedTime.Time
 		}
 	}
-	if t.Spec.JourneyRef != nil {
+	if t.Spec.JourneyRef.Name != "" {
 		n.Journey = t.Spec.JourneyRef.Name
 	}
-	if t.Spec.StreamRef != nil {
+	if t.Spec.StreamRef.Name != "" {
 		n.Stream = t.Spec.StreamRef.Name
 	}
 	if t.Status.OpenedTime != nil {

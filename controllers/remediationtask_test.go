@@ -69,10 +69,10 @@ func TestRemediationLifecycle(t *testing.T) {
 	m := moment(ns, "stock", "parts", "order", o)
 	m.Spec.Remediation = &cxv1.Remediation{
 		Team:          "logistics",
-		StreamRef:     &cxv1.LocalObjectReference{Name: "systems"},
+		StreamRef:     cxv1.LocalObjectReference{Name: "systems"},
 		EscalateAfter: &cxv1.Duration{Duration: 30 * time.Minute},
 		Sinks: []cxv1.WebhookSink{{Name: "ops", URL: url,
-			HeadersSecretRef: &cxv1.LocalObjectReference{Name: "hook-headers"}}},
+			HeadersSecretRef: cxv1.LocalObjectReference{Name: "hook-headers"}}},
 	}
 	create(g, src, journey(ns, "parts", "order"), stream(ns, "systems"), m,
 		secret(ns, "hook-headers", map[string]string{"Authorization": "Bearer hook-token"}))
@@ -111,7 +111,7 @@ func TestRemediationLifecycle(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		tk := get(g, &first)
 		g.Expect(tk.Status.Deliveries).To(ContainElement(And(
-			HaveField("Event", cxv1.NotifyOpened), HaveField("Delivered", true), HaveField("Attempts", BeNumerically("==", 3)))))
+			HaveField("Event", cxv1.NotifyOpened), HaveField("Delivered", HaveValue(BeTrue())), HaveField("Attempts", BeNumerically("==", 3)))))
 		g.Expect(cond(tk.Status.Conditions, cxv1.DeliveredCondition).Status).To(Equal(metav1.ConditionTrue))
 	}, timeout, poll).Should(Succeed())
 
@@ -127,7 +127,7 @@ func TestRemediationLifecycle(t *testing.T) {
 	testClock.Step(30 * time.Minute)
 	g.Eventually(func(g Gomega) {
 		tk := get(g, &first)
-		g.Expect(tk.Status.Escalations).To(Equal(int32(1)))
+		g.Expect(tk.Status.Escalations).To(HaveValue(Equal(int32(1))))
 		g.Expect(tk.Status.Severity).To(Equal(cxv1.SeverityCritical))
 	}, timeout, poll).Should(Succeed())
 	g.Eventually(func() int { return rc.count("Escalated") }, timeout, poll).Should(Equal(1))

@@ -89,17 +89,17 @@ func (r *RoadmapStreamReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 
 	st := &s.Status
 	st.Initiatives = make([]cxv1.InitiativeStatus, 0, len(s.Spec.Initiatives))
-	st.ObjectivesAddressed, st.ObjectivesAttained, st.AtRisk = 0, 0, 0
+	var addressed, attained, atRiskCount int32
 	var atRisk, objectiveNotFound []string
 	noData := map[string]bool{}
 	for _, in := range s.Spec.Initiatives {
 		is := scoring.Initiative(in, lookup, now)
 		is.Message = textutil.Truncate(is.Message, maxInitiativeMessage)
 		st.Initiatives = append(st.Initiatives, is)
-		st.ObjectivesAddressed += is.ObjectivesAddressed
-		st.ObjectivesAttained += is.ObjectivesAttained
-		if is.AtRisk {
-			st.AtRisk++
+		addressed += ptr.Deref(is.ObjectivesAddressed, 0)
+		attained += ptr.Deref(is.ObjectivesAttained, 0)
+		if ptr.Deref(is.AtRisk, false) {
+			atRiskCount++
 			atRisk = append(atRisk, in.Name+": "+is.Message)
 		}
 		for _, ref := range in.Addresses {
@@ -122,25 +122,27 @@ func (r *RoadmapStreamReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if lookupErr != nil {
 		return ctrl.Result{}, lookupErr
 	}
-	st.Progress = scoring.Progress(s.Spec.Initiatives)
+	progress := scoring.Progress(s.Spec.Initiatives)
+	st.Progress, st.ObjectivesAddressed, st.ObjectivesAttained, st.AtRisk = &progress, &addressed, &attained, &atRiskCount
 
 	var tasks cxv1.RemediationTaskList
 	if err := r.List(ctx, &tasks, client.InNamespace(s.Namespace), client.MatchingFields{indexTaskStream: s.Name}); err != nil {
 		return ctrl.Result{}, err
 	}
-	st.OpenRemediations = 0
+	var open int32
 	for _, t := range tasks.Items {
 		if t.Status.Phase != cxv1.TaskResolved {
-			st.OpenRemediations++
+			open++
 		}
 	}
+	st.OpenRemediations = &open
 
 	if len(atRisk) > 0 {
 		setCondition(&st.Conditions, s.Generation, cxv1.OnTrackCondition, metav1.ConditionFalse, cxv1.ReasonInitiativesAtRisk,
 			fmt.Sprintf("%d of %d initiatives at risk: %s", len(atRisk), len(s.Spec.Initiatives), strings.Join(atRisk, "; ")))
 	} else {
 		msg := fmt.Sprintf("%d initiatives, progress %d%%, %d of %d addressed objectives attained",
-			len(s.Spec.Initiatives), st.Progress, st.ObjectivesAttained, st.ObjectivesAddressed)
+			len(s.Spec.Initiatives), progress, attained, addressed)
 		if len(noData) > 0 {
 			// Not at risk (nothing is due soon), but no data is not good news: say so.
 			msg += fmt.Sprintf("; %d addressed objectives have no data: %s", len(noData), strings.Join(sortedKeys(noData), ", "))
@@ -210,7 +212,7 @@ func (r *RoadmapStreamReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}), builder.WithPredicates(momentMeasureChanged())).
 		Watches(&cxv1.RemediationTask{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			t := o.(*cxv1.RemediationTask)
-			if t.Spec.StreamRef == nil {
+			if t.Spec.StreamRef.Name == "" {
 				return nil
 			}
 			return []reconcile.Request{{NamespacedName: ctrlKey(t.Namespace, t.Spec.StreamRef.Name)}}

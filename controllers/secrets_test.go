@@ -126,24 +126,24 @@ func TestSecretsByReferenceNeedTheOptInLabel(t *testing.T) {
 	mallory := editorClient(t, g, ns, "mallory")
 	httpSrc := &cxv1.SignalSource{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "exfil-http"},
-		Spec: cxv1.SignalSourceSpec{HTTP: &cxv1.HTTPSource{
-			URL: url + "/collect", HeadersSecretRef: &cxv1.LocalObjectReference{Name: "api-headers"}}},
+		Spec: cxv1.SignalSourceSpec{HTTP: cxv1.HTTPSource{
+			URL: url + "/collect", HeadersSecretRef: cxv1.LocalObjectReference{Name: "api-headers"}}},
 	}
 	promSrc := &cxv1.SignalSource{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "exfil-prom"},
-		Spec: cxv1.SignalSourceSpec{Prometheus: &cxv1.PrometheusSource{
+		Spec: cxv1.SignalSourceSpec{Prometheus: cxv1.PrometheusSource{
 			Address: url,
-			Auth:    &cxv1.Auth{Type: cxv1.AuthBearer, SecretRef: cxv1.LocalObjectReference{Name: "prom-token"}}}},
+			Auth:    cxv1.Auth{Type: cxv1.AuthBearer, SecretRef: cxv1.LocalObjectReference{Name: "prom-token"}}}},
 	}
 	sinkTo := func(name string) []cxv1.WebhookSink {
-		return []cxv1.WebhookSink{{Name: name, URL: url + "/hook", HeadersSecretRef: &cxv1.LocalObjectReference{Name: "hook-headers"}}}
+		return []cxv1.WebhookSink{{Name: name, URL: url + "/hook", HeadersSecretRef: cxv1.LocalObjectReference{Name: "hook-headers"}}}
 	}
 	m := moment(ns, "stock", "parts", "order", objective("accuracy", "figures", "stock", "99.5"))
-	m.Spec.Remediation = &cxv1.Remediation{StreamRef: &cxv1.LocalObjectReference{Name: "systems"}, Sinks: sinkTo("ops")}
+	m.Spec.Remediation = &cxv1.Remediation{StreamRef: cxv1.LocalObjectReference{Name: "systems"}, Sinks: sinkTo("ops")}
 	st := stream(ns, "systems")
 	st.Spec.Sinks = sinkTo("it")
 	tk := task(ns, "exfil-1")
-	tk.Spec.StreamRef = &cxv1.LocalObjectReference{Name: "systems"}
+	tk.Spec.StreamRef = cxv1.LocalObjectReference{Name: "systems"}
 	for _, o := range []client.Object{httpSrc, promSrc, staticSource(ns, "figures", map[string]string{"stock": "99.8"}),
 		journey(ns, "parts", "order"), st, m, tk} {
 		g.Expect(mallory.Create(ctx, o)).To(Succeed(), "creating %s", o.GetName())
@@ -164,7 +164,7 @@ func TestSecretsByReferenceNeedTheOptInLabel(t *testing.T) {
 		g.Expect(tk.Status.Deliveries).To(ContainElement(HaveField("Sink", "moment/ops")))
 		g.Expect(tk.Status.Deliveries).To(ContainElement(HaveField("Sink", "stream/it")))
 		for _, d := range tk.Status.Deliveries {
-			g.Expect(d.Delivered).To(BeFalse())
+			g.Expect(d.Delivered).To(HaveValue(BeFalse()))
 			g.Expect(d.LastError).To(ContainSubstring(label))
 		}
 		delivered := cond(tk.Status.Conditions, cxv1.DeliveredCondition)
@@ -190,7 +190,7 @@ func TestSecretsByReferenceNeedTheOptInLabel(t *testing.T) {
 		}, timeout, poll).Should(Succeed(), "source %s", src.Name)
 	}
 	tk2 := task(ns, "exfil-2")
-	tk2.Spec.StreamRef = &cxv1.LocalObjectReference{Name: "systems"}
+	tk2.Spec.StreamRef = cxv1.LocalObjectReference{Name: "systems"}
 	create(g, tk2)
 	g.Eventually(func(g Gomega) {
 		g.Expect(cond(get(g, tk2).Status.Conditions, cxv1.DeliveredCondition).Status).To(Equal(metav1.ConditionTrue))

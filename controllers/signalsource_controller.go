@@ -135,7 +135,7 @@ func (r *SignalSourceReconciler) setRateLimited(ctx context.Context, src *cxv1.S
 // which may take up to its timeout: kstatus sees the source InProgress, not
 // Current with an old status.
 func (r *SignalSourceReconciler) firstSight(ctx context.Context, src *cxv1.SignalSource) error {
-	if src.Status.ObservedGeneration == src.Generation || src.Spec.Static != nil {
+	if src.Status.ObservedGeneration == src.Generation || src.Spec.Static.Values != nil {
 		return nil
 	}
 	before := src.DeepCopy()

@@ -47,7 +47,7 @@ func TestSignalSourceReadyFollowsFetches(t *testing.T) {
 	srv := newScoreServer(t)
 	src := &cxv1.SignalSource{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "survey"},
-		Spec:       cxv1.SignalSourceSpec{HTTP: &cxv1.HTTPSource{URL: srv.url + "/nps"}},
+		Spec:       cxv1.SignalSourceSpec{HTTP: cxv1.HTTPSource{URL: srv.url + "/nps"}},
 	}
 	o := objective("score", "survey", "{.score}", "50")
 	o.Interval = &cxv1.Duration{Duration: 10 * time.Second}

@@ -32,35 +32,41 @@ func TestValidation(t *testing.T) {
 		}, "every static value must be a decimal number"},
 		{"source with no provider", func(n string) client.Object {
 			s := staticSource(ns, n, nil)
-			s.Spec.Static = nil
+			s.Spec.Static = cxv1.StaticSource{}
+			s.Spec.MinInterval = dur(time.Minute)
 			return s
 		}, "exactly one of prometheus, http or static must be set"},
+		{"source with an empty spec", func(n string) client.Object {
+			s := staticSource(ns, n, nil)
+			s.Spec.Static = cxv1.StaticSource{}
+			return s
+		}, "spec: Required value"},
 		{"source with two providers", func(n string) client.Object {
 			s := staticSource(ns, n, map[string]string{"a": "1"})
-			s.Spec.Prometheus = &cxv1.PrometheusSource{Address: "http://prometheus:9090"}
+			s.Spec.Prometheus = cxv1.PrometheusSource{Address: "http://prometheus:9090"}
 			return s
 		}, "exactly one of prometheus, http or static must be set"},
 		{"source prometheus valid", func(n string) client.Object {
 			s := staticSource(ns, n, nil)
-			s.Spec.Static = nil
-			s.Spec.Prometheus = &cxv1.PrometheusSource{
+			s.Spec.Static = cxv1.StaticSource{}
+			s.Spec.Prometheus = cxv1.PrometheusSource{
 				Address: "https://prometheus.monitoring:9090",
-				Auth:    &cxv1.Auth{Type: cxv1.AuthBearer, SecretRef: cxv1.LocalObjectReference{Name: "prom-token"}},
+				Auth:    cxv1.Auth{Type: cxv1.AuthBearer, SecretRef: cxv1.LocalObjectReference{Name: "prom-token"}},
 				Timeout: dur(5 * time.Second),
 			}
 			return s
 		}, ""},
 		{"source prometheus address not a URL", func(n string) client.Object {
 			s := staticSource(ns, n, nil)
-			s.Spec.Static = nil
-			s.Spec.Prometheus = &cxv1.PrometheusSource{Address: "prometheus:9090"}
+			s.Spec.Static = cxv1.StaticSource{}
+			s.Spec.Prometheus = cxv1.PrometheusSource{Address: "prometheus:9090"}
 			return s
 		}, "address must be an absolute http or https URL"},
 		{"source secret in another namespace", func(n string) client.Object {
 			s := staticSource(ns, n, nil)
-			s.Spec.Static = nil
-			s.Spec.HTTP = &cxv1.HTTPSource{URL: "https://surveys.example.com/nps",
-				HeadersSecretRef: &cxv1.LocalObjectReference{Name: "other-ns/token"}}
+			s.Spec.Static = cxv1.StaticSource{}
+			s.Spec.HTTP = cxv1.HTTPSource{URL: "https://surveys.example.com/nps",
+				HeadersSecretRef: cxv1.LocalObjectReference{Name: "other-ns/token"}}
 			return s
 		}, "must be the name of an object in the same namespace"},
 		{"source minInterval below 10s", func(n string) client.Object {
@@ -70,8 +76,8 @@ func TestValidation(t *testing.T) {
 		}, "minInterval must be a duration from 10s to 24h"},
 		{"source http timeout zero", func(n string) client.Object {
 			s := staticSource(ns, n, nil)
-			s.Spec.Static = nil
-			s.Spec.HTTP = &cxv1.HTTPSource{URL: "https://surveys.example.com/nps", Timeout: dur(0)}
+			s.Spec.Static = cxv1.StaticSource{}
+			s.Spec.HTTP = cxv1.HTTPSource{URL: "https://surveys.example.com/nps", Timeout: dur(0)}
 			return s
 		}, "timeout must be a positive duration of at most 5m"},
 

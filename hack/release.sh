@@ -6,6 +6,9 @@
 #   checksums.txt (sha256) and cx.yaml, the krew manifest with the checksums.
 #
 #   hack/release.sh VERSION OUT
+#
+# Both binaries report VERSION and the commit (COMMIT, else git rev-parse) in
+# `manager --version` and `kubectl cx version` (internal/version, -ldflags -X).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 version="${1:?usage: $0 VERSION OUT}"
@@ -19,6 +22,9 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
 cd "$root"
+commit="${COMMIT:-$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}"
+pkg=github.com/cxops/cxops/internal/version
+ldflags="-s -w -X $pkg.Version=$version -X $pkg.Commit=$commit"
 docs=(README.md)
 [ -f LICENSE ] && docs+=(LICENSE) || log "no LICENSE file in the repository: archives carry README.md only"
 
@@ -29,7 +35,7 @@ for platform in $platforms; do
     dir="$work/${name}_${version}_${os}_${arch}"
     mkdir -p "$dir"
     log "building $name for $os/$arch"
-    CGO_ENABLED=0 GOOS="$os" GOARCH="$arch" go build -trimpath -ldflags="-s -w" -o "$dir/$bin" "./cmd/$bin"
+    CGO_ENABLED=0 GOOS="$os" GOARCH="$arch" go build -trimpath -ldflags="$ldflags" -o "$dir/$bin" "./cmd/$bin"
     cp "${docs[@]}" "$dir/"
     # Reproducible archives: fixed owner, order and modification time.
     tar --sort=name --owner=0 --group=0 --numeric-owner --mtime='2000-01-01 00:00:00Z' \

@@ -101,7 +101,7 @@ type BackstageProcess struct {
 
 	// sipoc describes the process: suppliers, inputs, outputs and customers.
 	// +optional
-	SIPOC *SIPOC `json:"sipoc,omitempty"`
+	SIPOC SIPOC `json:"sipoc,omitzero"`
 }
 
 // SIPOC lists the suppliers, inputs, outputs and customers of a process (the
@@ -180,13 +180,13 @@ type ProcessStatus struct {
 	// controlPoints is the number of objectives of the moments that name the process.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
-	ControlPoints int32 `json:"controlPoints"`
+	ControlPoints *int32 `json:"controlPoints,omitempty"`
 
 	// drifting is the number of those objectives that are drifting (AtRisk or
 	// Breaching with an open episode).
 	// +optional
 	// +kubebuilder:validation:Minimum=0
-	Drifting int32 `json:"drifting"`
+	Drifting *int32 `json:"drifting,omitempty"`
 
 	// moments names the moments that measure the process (at most 32 are listed).
 	// +optional

@@ -12,7 +12,7 @@ type LocalObjectReference struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="must be the name of an object in the same namespace: lowercase letters, digits, '-' and '.'"
-	Name string `json:"name"`
+	Name string `json:"name,omitempty"`
 }
 
 // Channel is a channel through which a customer meets the company.
@@ -98,24 +98,25 @@ const (
 type KPI struct {
 	// type of the indicator.
 	// +required
-	Type KPIType `json:"type"`
+	Type KPIType `json:"type,omitempty"`
 
 	// unit the values are expressed in, for people reading them (%, s, points).
 	// +optional
 	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:MinLength=1
 	Unit string `json:"unit,omitempty"`
 
 	// direction in which the indicator improves. It must agree with the target's
 	// operator: HigherIsBetter with >= or >, LowerIsBetter with <= or <.
 	// +required
-	Direction Direction `json:"direction"`
+	Direction Direction `json:"direction,omitempty"`
 }
 
 // Signal says where an objective's value comes from.
 type Signal struct {
 	// sourceRef names the SignalSource in the same namespace.
 	// +required
-	SourceRef LocalObjectReference `json:"sourceRef"`
+	SourceRef LocalObjectReference `json:"sourceRef,omitzero"`
 
 	// query selects one number from the source: a PromQL expression for a
 	// prometheus source, a JSONPath expression for an http source, or the name of a
@@ -126,7 +127,7 @@ type Signal struct {
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=4096
-	Query string `json:"query"`
+	Query string `json:"query,omitempty"`
 }
 
 // Operator compares a value with a target.
@@ -153,7 +154,7 @@ const (
 type Target struct {
 	// operator compares the observed value with the target.
 	// +required
-	Operator Operator `json:"operator"`
+	Operator Operator `json:"operator,omitempty"`
 
 	// value is the target for every operator but InRange.
 	// +optional
@@ -201,31 +202,30 @@ type Objective struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="objective name must be lowercase letters, digits and '-', starting and ending with a letter or digit"
-	Name string `json:"name"`
+	Name string `json:"name,omitempty"`
 
 	// description of the expectation, for people.
 	// +optional
 	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:MinLength=1
 	Description string `json:"description,omitempty"`
 
 	// kpi describes the indicator.
 	// +required
-	KPI KPI `json:"kpi"`
+	KPI KPI `json:"kpi,omitzero"`
 
 	// signal says where the value comes from.
 	// +required
-	Signal Signal `json:"signal"`
+	Signal Signal `json:"signal,omitzero"`
 
 	// target is what the value must reach.
 	// +required
-	Target Target `json:"target"`
+	Target Target `json:"target,omitzero"`
 
 	// interval between evaluations: from 10s to 24h, and never shorter than the
 	// source's minInterval. Defaults to 1m. A longer interval would keep a state
 	// for a day or more without fresh data.
 	// +optional
-	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.size() <= 32 && self.matches('^([0-9]{1,5}(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('10s') && duration(self) <= duration('24h')",message="interval must be a duration from 10s to 24h, such as 30s, 5m or 1h (numbers of at most 5 digits, units ns, us, ms, s, m, h)"
 	Interval *Duration `json:"interval,omitempty"`
 
@@ -233,16 +233,12 @@ type Objective struct {
 	// remediation task opens): from 0s (at the first breach) to 720h (30 days).
 	// Defaults to 0s.
 	// +optional
-	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.size() <= 32 && self.matches('^([0-9]{1,5}(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) <= duration('720h')",message="for must be a duration from 0s to 720h (30 days), such as 0s, 10m or 4h (numbers of at most 5 digits, units ns, us, ms, s, m, h)"
 	For *Duration `json:"for,omitempty"`
 
 	// recoverFor is how long the target must be met again before a drifting
 	// objective has recovered: from 0s to 720h (30 days). Defaults to 0s.
 	// +optional
-	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.size() <= 32 && self.matches('^([0-9]{1,5}(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) <= duration('720h')",message="recoverFor must be a duration from 0s to 720h (30 days), such as 0s, 10m or 4h (numbers of at most 5 digits, units ns, us, ms, s, m, h)"
 	RecoverFor *Duration `json:"recoverFor,omitempty"`
 
@@ -256,7 +252,7 @@ type Objective struct {
 	// +optional
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=100
-	Weight *int32 `json:"weight,omitempty"`
+	Weight int32 `json:"weight,omitempty"`
 
 	// key marks an objective whose breach degrades the whole journey, whatever its
 	// score.
@@ -288,11 +284,13 @@ const (
 type ObjectiveStatus struct {
 	// name of the objective.
 	// +required
-	Name string `json:"name"`
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name,omitempty"`
 
 	// state of the objective.
 	// +required
-	State ObjectiveState `json:"state"`
+	State ObjectiveState `json:"state,omitempty"`
 
 	// since is when the objective entered its current state.
 	// +optional
@@ -307,6 +305,7 @@ type ObjectiveStatus struct {
 	// target as a person reads it, such as ">= 99.5" or "in [1, 5]".
 	// +optional
 	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:MinLength=1
 	Target string `json:"target,omitempty"`
 
 	// breachingSince is when the current breach episode began.
@@ -328,11 +327,13 @@ type ObjectiveStatus struct {
 	// message explains the state, for example why there is no data.
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:MinLength=1
 	Message string `json:"message,omitempty"`
 
 	// taskRef names the open RemediationTask of the current episode.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:MinLength=1
 	TaskRef string `json:"taskRef,omitempty"`
 }
 
@@ -355,16 +356,17 @@ type WebhookSink struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="sink name must be lowercase letters, digits and '-'"
-	Name string `json:"name"`
+	Name string `json:"name,omitempty"`
 
 	// url receiving a POST with a JSON body.
 	// +required
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https']",message="url must be an absolute http or https URL"
-	URL string `json:"url"`
+	// +kubebuilder:validation:MinLength=1
+	URL string `json:"url,omitempty"`
 
 	// headersSecretRef names a Secret in the same namespace whose keys and values
 	// are sent as HTTP headers (for example Authorization).
 	// +optional
-	HeadersSecretRef *LocalObjectReference `json:"headersSecretRef,omitempty"`
+	HeadersSecretRef LocalObjectReference `json:"headersSecretRef,omitzero"`
 }

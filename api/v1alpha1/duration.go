@@ -11,12 +11,14 @@ import (
 // A value the schema accepted once but Go cannot hold (an object stored before the
 // schema bounded durations, say "3000000h") decodes as an invalid Duration, which
 // the controllers report on that object alone, instead of an error that fails the
-// whole list and stops the informers for every namespace.
+// whole list and stops the informers for every namespace. Every duration field
+// is at most MaxDurationLength (32) characters.
 // +kubebuilder:validation:Type=string
+// +kubebuilder:validation:MaxLength=32
 type Duration struct {
 	time.Duration `json:"-"`
 	// invalid holds the text of a value that could not be parsed.
-	invalid string
+	invalid string `json:"-"`
 }
 
 // Invalid returns the text of a value that could not be parsed as a duration,

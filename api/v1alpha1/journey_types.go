@@ -31,9 +31,9 @@ type Persona struct {
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=128
-	Name string `json:"name"`
+	Name string `json:"name,omitempty"`
 
-	// segment: B2B or B2C.
+	// segment is B2B or B2C.
 	// +optional
 	Segment Segment `json:"segment,omitempty"`
 
@@ -59,16 +59,17 @@ type Stage struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="stage name must be lowercase letters, digits and '-', starting and ending with a letter or digit"
-	Name string `json:"name"`
+	Name string `json:"name,omitempty"`
 
 	// displayName for people.
 	// +optional
 	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:MinLength=1
 	DisplayName string `json:"displayName,omitempty"`
 
 	// phase of the purchase this stage belongs to.
 	// +required
-	Phase Phase `json:"phase"`
+	Phase Phase `json:"phase,omitempty"`
 
 	// touchpoints where the customer meets the company in this stage.
 	// +optional
@@ -87,18 +88,19 @@ type Stage struct {
 	// frontstage actions, backstage processes with their SIPOC, and support
 	// systems. Moments name a backstage process in spec.process.
 	// +optional
-	Blueprint *StageBlueprint `json:"blueprint,omitempty"`
+	Blueprint StageBlueprint `json:"blueprint,omitzero"`
 }
 
 // JourneySpec is the target (to-be) journey for one persona.
 type JourneySpec struct {
 	// persona the journey is drawn for.
 	// +required
-	Persona Persona `json:"persona"`
+	Persona Persona `json:"persona,omitzero"`
 
 	// description of the journey.
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:MinLength=1
 	Description string `json:"description,omitempty"`
 
 	// vision is the to-be statement the journey works toward, such as "a
@@ -115,7 +117,7 @@ type JourneySpec struct {
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=32
 	// +kubebuilder:validation:XValidation:rule="self.all(s, self.exists_one(t, t.name == s.name))",message="stage names must be unique within a journey"
-	Stages []Stage `json:"stages"`
+	Stages []Stage `json:"stages,omitempty"`
 
 	// objectives at journey level (NPS, conversion), evaluated like a moment's.
 	// +optional
@@ -145,15 +147,17 @@ type JourneySpec struct {
 type StageStatus struct {
 	// name of the stage.
 	// +required
-	Name string `json:"name"`
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name,omitempty"`
 
 	// health of the stage: the worst health of its moments.
 	// +required
-	Health HealthState `json:"health"`
+	Health HealthState `json:"health,omitempty"`
 
 	// moments counts the stage's moments by health.
 	// +optional
-	Moments MomentCounts `json:"moments,omitempty"`
+	Moments MomentCounts `json:"moments,omitzero"`
 
 	// processes is the health of the stage's backstage processes, in the order of
 	// the blueprint.
@@ -164,63 +168,93 @@ type StageStatus struct {
 	Processes []ProcessStatus `json:"processes,omitempty"`
 }
 
-// MomentCounts counts moments by health.
+// MomentCounts counts moments by health. cxops writes every count, 0 included,
+// so that a count of 0 is shown as 0.
+// +kubebuilder:validation:MinProperties=1
 type MomentCounts struct {
+	// total is the number of moments.
 	// +optional
-	Total int32 `json:"total,omitempty"`
+	// +kubebuilder:validation:Minimum=0
+	Total *int32 `json:"total,omitempty"`
+
+	// healthy is the number of Healthy moments.
 	// +optional
-	Healthy int32 `json:"healthy,omitempty"`
+	// +kubebuilder:validation:Minimum=0
+	Healthy *int32 `json:"healthy,omitempty"`
+
+	// atRisk is the number of AtRisk moments.
 	// +optional
-	AtRisk int32 `json:"atRisk,omitempty"`
+	// +kubebuilder:validation:Minimum=0
+	AtRisk *int32 `json:"atRisk,omitempty"`
+
+	// degraded is the number of Degraded moments.
 	// +optional
-	Degraded int32 `json:"degraded,omitempty"`
+	// +kubebuilder:validation:Minimum=0
+	Degraded *int32 `json:"degraded,omitempty"`
+
+	// unknown is the number of moments whose health is Unknown.
 	// +optional
-	Unknown int32 `json:"unknown,omitempty"`
+	// +kubebuilder:validation:Minimum=0
+	Unknown *int32 `json:"unknown,omitempty"`
 }
 
 // Gap is the distance between an objective's target and its observed value.
 type Gap struct {
 	// moment the objective belongs to (empty for a journey-level objective).
 	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
 	Moment string `json:"moment,omitempty"`
 
 	// stage of the moment.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
 	Stage string `json:"stage,omitempty"`
 
 	// objective that misses its target.
 	// +required
-	Objective string `json:"objective"`
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Objective string `json:"objective,omitempty"`
 
 	// state of the objective.
 	// +required
-	State ObjectiveState `json:"state"`
+	State ObjectiveState `json:"state,omitempty"`
 
 	// value observed.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
 	Value string `json:"value,omitempty"`
 
 	// target as a person reads it.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
 	Target string `json:"target,omitempty"`
 
 	// score ranks the gap: moment weight × normalized gap, as a decimal string.
 	// +required
-	Score string `json:"score"`
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=320
+	Score string `json:"score,omitempty"`
 }
 
 // JourneyStatus is the measured (as-is) journey and its gap to the target.
+// +kubebuilder:validation:MinProperties=1
 type JourneyStatus struct {
-	// observedGeneration is the generation the status reflects.
-	// +optional
-	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-
-	// conditions: Ready, Healthy, Reconciling, Stalled.
+	// conditions are Ready, Healthy, Reconciling and Stalled.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=8
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// observedGeneration is the generation the status reflects.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// score from 0 to 100: the weighted share of objectives met.
 	// +optional
@@ -242,11 +276,11 @@ type JourneyStatus struct {
 
 	// moments counts the journey's moments by health.
 	// +optional
-	Moments MomentCounts `json:"moments,omitempty"`
+	Moments MomentCounts `json:"moments,omitzero"`
 
 	// driftingMoments counts moments with a drifting objective.
 	// +optional
-	DriftingMoments int32 `json:"driftingMoments"`
+	DriftingMoments *int32 `json:"driftingMoments,omitempty"`
 
 	// stages is the health of each stage, in spec order.
 	// +optional
@@ -263,7 +297,7 @@ type JourneyStatus struct {
 
 	// openRemediations counts open remediation tasks of the journey's moments.
 	// +optional
-	OpenRemediations int32 `json:"openRemediations"`
+	OpenRemediations *int32 `json:"openRemediations,omitempty"`
 
 	// objectives is the state of the journey-level objectives.
 	// +optional
@@ -277,6 +311,7 @@ type JourneyStatus struct {
 	// time) to ask for an immediate reconcile and evaluation.
 	// +optional
 	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:MinLength=1
 	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
 }
 
@@ -296,16 +331,17 @@ type JourneyStatus struct {
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Journey struct {
 	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata.
 	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	// spec is the target journey.
 	// +required
-	Spec JourneySpec `json:"spec"`
+	Spec JourneySpec `json:"spec,omitzero"`
 
 	// status is the measured journey.
 	// +optional
-	Status JourneyStatus `json:"status,omitempty"`
+	Status JourneyStatus `json:"status,omitzero"`
 }
 
 // JourneyList is a list of Journeys.

@@ -22,12 +22,13 @@ type Impact struct {
 	// +optional
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=100
-	Weight *int32 `json:"weight,omitempty"`
+	Weight int32 `json:"weight,omitempty"`
 
 	// description of what is at stake, such as "a missed delivery stops a
 	// customer's maintenance crew".
 	// +optional
 	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:MinLength=1
 	Description string `json:"description,omitempty"`
 }
 
@@ -40,11 +41,12 @@ type Remediation struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:XValidation:rule="self == '' || self.matches('^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$')",message="team must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit (it becomes a label value), such as ops-night-shift"
+	// +kubebuilder:validation:MinLength=1
 	Team string `json:"team,omitempty"`
 
 	// streamRef names the RoadmapStream tasks are routed to.
 	// +optional
-	StreamRef *LocalObjectReference `json:"streamRef,omitempty"`
+	StreamRef LocalObjectReference `json:"streamRef,omitzero"`
 
 	// severity of the tasks when they open. Defaults to High for a key objective and
 	// Medium otherwise.
@@ -58,8 +60,6 @@ type Remediation struct {
 	// escalateAfter raises the severity of a task nobody acknowledged in time:
 	// more than 0s and at most 720h (30 days). Unset means no escalation.
 	// +optional
-	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.size() <= 32 && self.matches('^([0-9]{1,5}(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s') && duration(self) <= duration('720h')",message="escalateAfter must be a positive duration of at most 720h (30 days), such as 30m or 4h (numbers of at most 5 digits, units ns, us, ms, s, m, h)"
 	EscalateAfter *Duration `json:"escalateAfter,omitempty"`
 
@@ -75,13 +75,13 @@ type Remediation struct {
 type MomentSpec struct {
 	// journeyRef names the Journey in the same namespace.
 	// +required
-	JourneyRef LocalObjectReference `json:"journeyRef"`
+	JourneyRef LocalObjectReference `json:"journeyRef,omitzero"`
 
 	// stage of the journey this moment belongs to.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
-	Stage string `json:"stage"`
+	Stage string `json:"stage,omitempty"`
 
 	// process names the backstage process of the stage's blueprint that this
 	// moment measures; the moment's objectives are that process's control points.
@@ -92,18 +92,20 @@ type MomentSpec struct {
 	// +kubebuilder:validation:MaxLength=63
 	Process string `json:"process,omitempty"`
 
-	// polarity: Gain or Pain.
+	// polarity is Gain or Pain.
 	// +required
-	Polarity Polarity `json:"polarity"`
+	Polarity Polarity `json:"polarity,omitempty"`
 
 	// description of the moment, for people.
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:MinLength=1
 	Description string `json:"description,omitempty"`
 
 	// touchpoint where the moment happens, such as "order confirmation".
 	// +optional
 	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:MinLength=1
 	Touchpoint string `json:"touchpoint,omitempty"`
 
 	// channel of the touchpoint.
@@ -119,7 +121,7 @@ type MomentSpec struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$')",message="owner must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit (it becomes a label value), such as customer-service"
-	Owner string `json:"owner"`
+	Owner string `json:"owner,omitempty"`
 
 	// impact is the economic importance of the moment.
 	// +optional
@@ -131,7 +133,7 @@ type MomentSpec struct {
 	// +listMapKey=name
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=16
-	Objectives []Objective `json:"objectives"`
+	Objectives []Objective `json:"objectives,omitempty"`
 
 	// remediation says who owns the fix when an objective drifts.
 	// +optional
@@ -145,17 +147,19 @@ type MomentSpec struct {
 }
 
 // MomentStatus is the observed state of a moment.
+// +kubebuilder:validation:MinProperties=1
 type MomentStatus struct {
-	// observedGeneration is the generation the status reflects.
-	// +optional
-	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-
-	// conditions: Ready, Healthy, Reconciling, Stalled.
+	// conditions are Ready, Healthy, Reconciling and Stalled.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=8
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// observedGeneration is the generation the status reflects.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// health summarizes the objectives.
 	// +optional
@@ -164,6 +168,7 @@ type MomentStatus struct {
 	// drifting names the first drifting objective, if any.
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:MinLength=1
 	Drifting string `json:"drifting,omitempty"`
 
 	// objectives is the state of each objective.
@@ -183,6 +188,7 @@ type MomentStatus struct {
 	// time) to ask for an immediate reconcile and evaluation.
 	// +optional
 	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:MinLength=1
 	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
 }
 
@@ -202,16 +208,17 @@ type MomentStatus struct {
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Moment struct {
 	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata.
 	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	// spec is the moment and its objectives.
 	// +required
-	Spec MomentSpec `json:"spec"`
+	Spec MomentSpec `json:"spec,omitzero"`
 
 	// status is the observed state.
 	// +optional
-	Status MomentStatus `json:"status,omitempty"`
+	Status MomentStatus `json:"status,omitzero"`
 }
 
 // MomentList is a list of Moments.

@@ -47,23 +47,23 @@ const (
 type RemediationTaskSpec struct {
 	// momentRef names the Moment that drifted.
 	// +required
-	MomentRef LocalObjectReference `json:"momentRef"`
+	MomentRef LocalObjectReference `json:"momentRef,omitzero"`
 
 	// journeyRef names the Moment's Journey.
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="the task's record of its drift episode cannot change"
-	JourneyRef *LocalObjectReference `json:"journeyRef,omitempty"`
+	JourneyRef LocalObjectReference `json:"journeyRef,omitzero"`
 
 	// objective that drifted.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
-	Objective string `json:"objective"`
+	Objective string `json:"objective,omitempty"`
 
 	// streamRef names the RoadmapStream the task is routed to.
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="the task's record of its drift episode cannot change"
-	StreamRef *LocalObjectReference `json:"streamRef,omitempty"`
+	StreamRef LocalObjectReference `json:"streamRef,omitzero"`
 
 	// team that owns the fix; also the task's cx.cxops.io/team label, so a valid
 	// label value.
@@ -71,34 +71,38 @@ type RemediationTaskSpec struct {
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="the task's record of its drift episode cannot change"
 	// +kubebuilder:validation:XValidation:rule="self == '' || self.matches('^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$')",message="team must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit (it becomes a label value), such as ops-night-shift"
+	// +kubebuilder:validation:MinLength=1
 	Team string `json:"team,omitempty"`
 
 	// severity when the task opened.
 	// +required
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="the task's record of its drift episode cannot change"
-	Severity Severity `json:"severity"`
+	Severity Severity `json:"severity,omitempty"`
 
 	// observed value when the task opened.
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="the task's record of its drift episode cannot change"
+	// +kubebuilder:validation:MinLength=1
 	Observed string `json:"observed,omitempty"`
 
 	// target the value missed, as a person reads it.
 	// +optional
 	// +kubebuilder:validation:MaxLength=128
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="the task's record of its drift episode cannot change"
+	// +kubebuilder:validation:MinLength=1
 	Target string `json:"target,omitempty"`
 
 	// breachingSince is when the breach episode began.
 	// +required
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="the task's record of its drift episode cannot change"
-	BreachingSince metav1.Time `json:"breachingSince"`
+	BreachingSince *metav1.Time `json:"breachingSince,omitempty"`
 
 	// summary a person can read in kubectl get.
 	// +optional
 	// +kubebuilder:validation:MaxLength=512
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="the task's record of its drift episode cannot change"
+	// +kubebuilder:validation:MinLength=1
 	Summary string `json:"summary,omitempty"`
 
 	// acknowledged is set by a person who owns the fix; it stops escalation.
@@ -133,23 +137,27 @@ type RemediationTaskSpec struct {
 type Delivery struct {
 	// sink name.
 	// +required
-	Sink string `json:"sink"`
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Sink string `json:"sink,omitempty"`
 
 	// event notified.
 	// +required
-	Event NotificationEvent `json:"event"`
+	Event NotificationEvent `json:"event,omitempty"`
 
 	// escalation number this delivery announces (Escalated only).
 	// +optional
+	// +kubebuilder:validation:Minimum=1
 	Escalation int32 `json:"escalation,omitempty"`
 
 	// attempts made so far.
 	// +optional
+	// +kubebuilder:validation:Minimum=1
 	Attempts int32 `json:"attempts,omitempty"`
 
 	// delivered is true once the sink accepted the notification.
 	// +optional
-	Delivered bool `json:"delivered,omitempty"`
+	Delivered *bool `json:"delivered,omitempty"`
 
 	// lastAttemptTime is when the last attempt was made.
 	// +optional
@@ -158,23 +166,26 @@ type Delivery struct {
 	// lastError of the last failed attempt, without response bodies or secrets.
 	// +optional
 	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:MinLength=1
 	LastError string `json:"lastError,omitempty"`
 }
 
 // RemediationTaskStatus is where the task stands.
+// +kubebuilder:validation:MinProperties=1
 type RemediationTaskStatus struct {
-	// observedGeneration is the generation the status reflects.
-	// +optional
-	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-
-	// conditions: Delivered.
+	// conditions are Delivered.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=8
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// phase: Open, Acknowledged or Resolved.
+	// observedGeneration is the generation the status reflects.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// phase is Open, Acknowledged or Resolved.
 	// +optional
 	Phase TaskPhase `json:"phase,omitempty"`
 
@@ -196,7 +207,8 @@ type RemediationTaskStatus struct {
 
 	// escalations counts escalations.
 	// +optional
-	Escalations int32 `json:"escalations,omitempty"`
+	// +kubebuilder:validation:Minimum=0
+	Escalations *int32 `json:"escalations,omitempty"`
 
 	// resolvedTime is when the task was resolved.
 	// +optional
@@ -227,16 +239,17 @@ type RemediationTaskStatus struct {
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type RemediationTask struct {
 	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata.
 	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	// spec is what drifted and who owns the fix.
 	// +required
-	Spec RemediationTaskSpec `json:"spec"`
+	Spec RemediationTaskSpec `json:"spec,omitzero"`
 
 	// status is where the task stands.
 	// +optional
-	Status RemediationTaskStatus `json:"status,omitempty"`
+	Status RemediationTaskStatus `json:"status,omitzero"`
 }
 
 // RemediationTaskList is a list of RemediationTasks.

@@ -47,11 +47,12 @@ type ObjectiveReference struct {
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
-	Moment string `json:"moment"`
+	Moment string `json:"moment,omitempty"`
 
 	// objective of the moment; all of its objectives when empty.
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:MinLength=1
 	Objective string `json:"objective,omitempty"`
 }
 
@@ -62,11 +63,12 @@ type Initiative struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="initiative name must be lowercase letters, digits and '-'"
-	Name string `json:"name"`
+	Name string `json:"name,omitempty"`
 
 	// description of the measure.
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:MinLength=1
 	Description string `json:"description,omitempty"`
 
 	// priority of the initiative. Defaults to Medium.
@@ -76,7 +78,7 @@ type Initiative struct {
 
 	// state of the initiative.
 	// +required
-	State InitiativeState `json:"state"`
+	State InitiativeState `json:"state,omitempty"`
 
 	// dueDate is the date the initiative is due, such as 2026-12-31: a real
 	// calendar date written YYYY-MM-DD (2026-02-31 is refused). The initiative is
@@ -84,18 +86,20 @@ type Initiative struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=10
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$') && !format.date().validate(self).hasValue()",message="dueDate must be a real calendar date written YYYY-MM-DD, such as 2026-12-31 (2026-02-31 and 2027-02-29 do not exist)"
+	// +kubebuilder:validation:MinLength=1
 	DueDate string `json:"dueDate,omitempty"`
 
 	// owner of the initiative.
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:MinLength=1
 	Owner string `json:"owner,omitempty"`
 
 	// progress in percent, as the owner reports it. Done counts as 100.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
-	Progress *int32 `json:"progress"`
+	Progress *int32 `json:"progress,omitempty"`
 
 	// addresses lists the moments and objectives this initiative improves.
 	// +optional
@@ -108,17 +112,18 @@ type Initiative struct {
 type RoadmapStreamSpec struct {
 	// category of the stream.
 	// +required
-	Category StreamCategory `json:"category"`
+	Category StreamCategory `json:"category,omitempty"`
 
 	// owner of the stream.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
-	Owner string `json:"owner"`
+	Owner string `json:"owner,omitempty"`
 
 	// vision of the stream, for people.
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:MinLength=1
 	Vision string `json:"vision,omitempty"`
 
 	// initiatives of the stream.
@@ -147,56 +152,61 @@ type RoadmapStreamSpec struct {
 type InitiativeStatus struct {
 	// name of the initiative.
 	// +required
-	Name string `json:"name"`
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name,omitempty"`
 
 	// objectivesAddressed counts the objectives the initiative addresses.
 	// +optional
-	ObjectivesAddressed int32 `json:"objectivesAddressed,omitempty"`
+	ObjectivesAddressed *int32 `json:"objectivesAddressed,omitempty"`
 
 	// objectivesAttained counts those that are met.
 	// +optional
-	ObjectivesAttained int32 `json:"objectivesAttained,omitempty"`
+	ObjectivesAttained *int32 `json:"objectivesAttained,omitempty"`
 
 	// atRisk is true when the initiative is not Done and an objective it addresses
 	// still misses its target while the initiative is blocked, overdue, or due within
 	// 14 days.
 	// +optional
-	AtRisk bool `json:"atRisk"`
+	AtRisk *bool `json:"atRisk,omitempty"`
 
 	// message explains the risk.
 	// +optional
 	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:MinLength=1
 	Message string `json:"message,omitempty"`
 }
 
 // RoadmapStreamStatus is the measured state of a stream.
+// +kubebuilder:validation:MinProperties=1
 type RoadmapStreamStatus struct {
-	// observedGeneration is the generation the status reflects.
-	// +optional
-	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-
-	// conditions: OnTrack, Ready.
+	// conditions are OnTrack and Ready.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=8
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
+	// observedGeneration is the generation the status reflects.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
 	// progress in percent over all initiatives.
 	// +optional
-	Progress int32 `json:"progress"`
+	Progress *int32 `json:"progress,omitempty"`
 
 	// objectivesAddressed counts the objectives the initiatives address.
 	// +optional
-	ObjectivesAddressed int32 `json:"objectivesAddressed,omitempty"`
+	ObjectivesAddressed *int32 `json:"objectivesAddressed,omitempty"`
 
 	// objectivesAttained counts those that are met.
 	// +optional
-	ObjectivesAttained int32 `json:"objectivesAttained,omitempty"`
+	ObjectivesAttained *int32 `json:"objectivesAttained,omitempty"`
 
 	// atRisk counts initiatives at risk.
 	// +optional
-	AtRisk int32 `json:"atRisk"`
+	AtRisk *int32 `json:"atRisk,omitempty"`
 
 	// initiatives is the state of each initiative.
 	// +optional
@@ -207,13 +217,14 @@ type RoadmapStreamStatus struct {
 
 	// openRemediations counts open remediation tasks routed to the stream.
 	// +optional
-	OpenRemediations int32 `json:"openRemediations"`
+	OpenRemediations *int32 `json:"openRemediations,omitempty"`
 
 	// lastHandledReconcileAt is the value of the cx.cxops.io/requestedAt
 	// annotation last handled: set the annotation (for example to the current
 	// time) to ask for an immediate reconcile and evaluation.
 	// +optional
 	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:MinLength=1
 	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
 }
 
@@ -232,16 +243,17 @@ type RoadmapStreamStatus struct {
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type RoadmapStream struct {
 	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata.
 	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	// spec is the stream and its initiatives.
 	// +required
-	Spec RoadmapStreamSpec `json:"spec"`
+	Spec RoadmapStreamSpec `json:"spec,omitzero"`
 
 	// status is the measured state.
 	// +optional
-	Status RoadmapStreamStatus `json:"status,omitempty"`
+	Status RoadmapStreamStatus `json:"status,omitzero"`
 }
 
 // RoadmapStreamList is a list of RoadmapStreams.

@@ -1,4 +1,4 @@
-// Command kubectl-cx is the kubectl plugin of cxops: `kubectl cx map|status|tasks|ack|validate|dashboard`.
+// Command kubectl-cx is the kubectl plugin of cxops: `kubectl cx map|status|tasks|ack|validate|dashboard|version`.
 // Install it on the PATH with `go install ./cmd/kubectl-cx`.
 package main
 

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/cxops/cxops/internal/managerapp"
+	"github.com/cxops/cxops/internal/version"
 )
 
 func main() {
@@ -28,9 +29,15 @@ func main() {
 		"How long to wait at start for the Kubernetes API server to answer (retried with backoff) before exiting with an error.")
 	local := fs.Bool("local", false, "Removed: the local control plane is started by the development entry point (make run, go run ./cmd/cxops-local).")
 	localDir := fs.String("local-dir", "", "Removed with --local: see make run and cmd/cxops-local.")
+	printVersion := fs.Bool("version", false, "Print the version and exit.")
 	flag.Parse()
+	if *printVersion {
+		fmt.Println(version.String())
+		return
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&f.Zap)))
 	log := ctrl.Log.WithName("setup")
+	log.Info("starting cxops manager", "version", version.Version, "commit", version.GitCommit())
 	if err := run(f, *apiServerWait, *local || *localDir != ""); err != nil {
 		log.Error(err, "manager stopped with an error")
 		os.Exit(1)

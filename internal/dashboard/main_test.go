@@ -113,7 +113,7 @@ func moment(ns, name, journey, stage string) *cxv1.Moment {
 func task(ns, name, momentName string) *cxv1.RemediationTask {
 	return &cxv1.RemediationTask{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: cxv1.RemediationTaskSpec{MomentRef: cxv1.LocalObjectReference{Name: momentName}, Objective: "stock-accuracy",
-			Team: "logistics", Severity: cxv1.SeverityHigh, BreachingSince: metav1.NewTime(time.Now().Add(-time.Hour).Truncate(time.Second)),
+			Team: "logistics", Severity: cxv1.SeverityHigh, BreachingSince: new(metav1.NewTime(time.Now().Add(-time.Hour).Truncate(time.Second))),
 			Summary: "stock accuracy 98.1 below 99.5"}}
 }
 

@@ -58,7 +58,7 @@ func TestPagesRenderAndEscapeHostileText(t *testing.T) {
 	j.Spec.Persona.Name = hostile
 	j.Spec.Vision = "vision " + hostile
 	j.Spec.Stages[0].DisplayName = "stage " + hostile
-	j.Spec.Stages[0].Blueprint = &cxv1.StageBlueprint{
+	j.Spec.Stages[0].Blueprint = cxv1.StageBlueprint{
 		CustomerActions: []string{"action " + hostile},
 		Backstage:       []cxv1.BackstageProcess{{Name: "stock-sync", DisplayName: "process " + hostile, Owner: "it", Systems: []string{"erp"}}},
 		SupportSystems:  []cxv1.SupportSystem{{Name: "erp", Description: "system " + hostile}},
@@ -111,7 +111,7 @@ func TestUnknownIsNeverShownHealthy(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t, "unknown")
 	j := journey(ns, "parts")
-	j.Spec.Stages[0].Blueprint = &cxv1.StageBlueprint{Backstage: []cxv1.BackstageProcess{{Name: "stock-sync", Owner: "it"}}}
+	j.Spec.Stages[0].Blueprint = cxv1.StageBlueprint{Backstage: []cxv1.BackstageProcess{{Name: "stock-sync", Owner: "it"}}}
 	create(t, j, func() {
 		j.Status = cxv1.JourneyStatus{ObservedGeneration: 1, Health: cxv1.HealthHealthy, Score: ptr.To(int32(100)), Coverage: ptr.To(int32(40))}
 	})

@@ -95,7 +95,7 @@ func lanes(j *cxv1.Journey) *blueprintLanes {
 	l := &blueprintLanes{}
 	for _, st := range j.Spec.Stages {
 		ls := laneStage{Name: st.Name}
-		if bp := st.Blueprint; bp != nil {
+		if bp := st.Blueprint; len(bp.CustomerActions)+len(bp.Frontstage)+len(bp.Backstage)+len(bp.SupportSystems) > 0 {
 			found = true
 			ls.CustomerActions = bp.CustomerActions
 			ls.Frontstage = bp.Frontstage
@@ -104,7 +104,7 @@ func lanes(j *cxv1.Journey) *blueprintLanes {
 				pv := processView{BackstageProcess: p, Health: string(cxv1.HealthUnknown)}
 				if ps, ok := status[st.Name][p.Name]; ok {
 					pv.Health = plugin.HealthOrUnknown(ps.Health)
-					pv.ControlPoints, pv.Drifting, pv.Moments = ps.ControlPoints, ps.Drifting, ps.Moments
+					pv.ControlPoints, pv.Drifting, pv.Moments = deref(ps.ControlPoints), deref(ps.Drifting), ps.Moments
 				}
 				ls.Backstage = append(ls.Backstage, pv)
 			}
@@ -244,7 +244,7 @@ func (s *Server) streams(ctx context.Context) (*streamsView, error) {
 	v := &streamsView{}
 	for _, rs := range list.Items {
 		sv := streamView{Namespace: rs.Namespace, Name: rs.Name, Category: string(rs.Spec.Category), Owner: rs.Spec.Owner,
-			Vision: rs.Spec.Vision, Progress: rs.Status.Progress, AtRisk: rs.Status.AtRisk, OpenTasks: rs.Status.OpenRemediations,
+			Vision: rs.Spec.Vision, Progress: deref(rs.Status.Progress), AtRisk: deref(rs.Status.AtRisk), OpenTasks: deref(rs.Status.OpenRemediations),
 			OnTrack: string(metav1.ConditionUnknown)}
 		if c := apimeta.FindStatusCondition(rs.Status.Conditions, cxv1.OnTrackCondition); c != nil && rs.Status.ObservedGeneration == rs.Generation {
 			sv.OnTrack, sv.OnTrackWhy = string(c.Status), c.Message
@@ -261,9 +261,9 @@ func (s *Server) streams(ctx context.Context) (*streamsView, error) {
 				iv.Progress = &done
 			}
 			if is, ok := status[in.Name]; ok {
-				iv.AtRisk, iv.Message = is.AtRisk, is.Message
-				if is.ObjectivesAddressed > 0 {
-					iv.Attained = fmt.Sprintf("%d/%d", is.ObjectivesAttained, is.ObjectivesAddressed)
+				iv.AtRisk, iv.Message = is.AtRisk != nil && *is.AtRisk, is.Message
+				if deref(is.ObjectivesAddressed) > 0 {
+					iv.Attained = fmt.Sprintf("%d/%d", deref(is.ObjectivesAttained), deref(is.ObjectivesAddressed))
 				}
 			}
 			sv.Initiatives = append(sv.Initiatives, iv)
@@ -278,4 +278,12 @@ func (s *Server) listOptions() []client.ListOption {
 		return nil
 	}
 	return []client.ListOption{client.InNamespace(s.namespace)}
+}
+
+// deref is the value of a count, 0 when it is unset.
+func deref(p *int32) int32 {
+	if p == nil {
+		return 0
+	}
+	return *p
 }

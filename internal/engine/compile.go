@@ -169,8 +169,8 @@ func Compile(o v1alpha1.Objective, minInterval time.Duration) (Spec, error) {
 	}
 
 	s.Weight = 1
-	if o.Weight != nil {
-		if s.Weight = *o.Weight; s.Weight < 1 || s.Weight > 100 {
+	if o.Weight != 0 { // 0 is unset: the schema refuses a weight of 0
+		if s.Weight = o.Weight; s.Weight < 1 || s.Weight > 100 {
 			return fail("weight must be between 1 and 100, got %d", s.Weight)
 		}
 	}

@@ -117,7 +117,7 @@ func TestCompile(t *testing.T) {
 				o.For = dur(10 * time.Minute)
 				o.RecoverFor = dur(15 * time.Minute)
 				o.NoData = v1alpha1.NoDataBreached
-				o.Weight = ptr[int32](7)
+				o.Weight = 7
 				o.Key = ptr(true)
 				return o
 			},
@@ -186,7 +186,7 @@ func TestCompileErrors(t *testing.T) {
 		{"negative for", func(o *v1alpha1.Objective) { o.For = dur(-time.Second) }, "for must not be negative"},
 		{"negative recoverFor", func(o *v1alpha1.Objective) { o.RecoverFor = dur(-time.Second) }, "recoverFor must not be negative"},
 		{"bad noData", func(o *v1alpha1.Objective) { o.NoData = "Met" }, `noData "Met"`},
-		{"weight too high", func(o *v1alpha1.Objective) { o.Weight = ptr[int32](101) }, "weight must be between 1 and 100"},
+		{"weight too high", func(o *v1alpha1.Objective) { o.Weight = 101 }, "weight must be between 1 and 100"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -35,7 +35,7 @@ func TestHTTPJSONSourceOneGETPerInterval(t *testing.T) {
 		_, _ = w.Write([]byte(doc + "}}"))
 	}))
 	t.Cleanup(srv.Close)
-	p, err := providers.New(v1alpha1.SignalSourceSpec{HTTP: &v1alpha1.HTTPSource{URL: srv.URL + "/scores"}}, nil,
+	p, err := providers.New(v1alpha1.SignalSourceSpec{HTTP: v1alpha1.HTTPSource{URL: srv.URL + "/scores"}}, nil,
 		providers.Options{Policy: egress.Policy{Allow: egress.Loopback()}})
 	if err != nil {
 		t.Fatal(err)

@@ -35,7 +35,7 @@ func BenchmarkThroughputDistinctQueries(b *testing.B) {
 	}
 	for _, withMetrics := range []bool{false, true} {
 		b.Run(fmt.Sprintf("metrics=%v", withMetrics), func(b *testing.B) {
-			p, err := providers.New(v1alpha1.SignalSourceSpec{Static: &v1alpha1.StaticSource{Values: values}}, nil, providers.Options{})
+			p, err := providers.New(v1alpha1.SignalSourceSpec{Static: v1alpha1.StaticSource{Values: values}}, nil, providers.Options{})
 			if err != nil {
 				b.Fatal(err)
 			}

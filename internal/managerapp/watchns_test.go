@@ -57,7 +57,7 @@ func TestWatchNamespacesLimitsTheManager(t *testing.T) {
 	for _, ns := range []string{"watched", "other"} {
 		g.Expect(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
 		src := &cxv1.SignalSource{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "figures"},
-			Spec: cxv1.SignalSourceSpec{Static: &cxv1.StaticSource{Values: map[string]cxv1.StaticValue{"stock": "99.8"}}}}
+			Spec: cxv1.SignalSourceSpec{Static: cxv1.StaticSource{Values: map[string]cxv1.StaticValue{"stock": "99.8"}}}}
 		j := &cxv1.Journey{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "parts"},
 			Spec: cxv1.JourneySpec{Persona: cxv1.Persona{Name: "Technician"}, Stages: []cxv1.Stage{{Name: "order", Phase: cxv1.PhasePurchase}}}}
 		m := &cxv1.Moment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "stock"},

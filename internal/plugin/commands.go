@@ -261,7 +261,7 @@ func statusRow(j *cxv1.Journey, openTasks int) JourneyStatusRow {
 	row := JourneyStatusRow{
 		Namespace: j.Namespace, Journey: j.Name, Persona: j.Spec.Persona.Name, Segment: string(j.Spec.Persona.Segment),
 		Score: j.Status.Score, Health: journeyHealth(j), Coverage: j.Status.Coverage,
-		Moments: j.Status.Moments, Drifting: j.Status.DriftingMoments,
+		Moments: j.Status.Moments, Drifting: ptr.Deref(j.Status.DriftingMoments, 0),
 		OpenTasks: openTasks, journey: j,
 	}
 	if c := apimeta.FindStatusCondition(j.Status.Conditions, cxv1.HealthyCondition); c != nil {
@@ -306,7 +306,7 @@ func PrintStatus(w io.Writer, list *JourneyStatusList, withNamespace, wide bool)
 			gap = gapText(*r.TopGap)
 		}
 		cells := []interface{}{r.Journey, r.Persona, orNone(r.Segment), score, coverage, r.Health, orNone(r.Reason),
-			fmt.Sprintf("%d/%d", r.Moments.Healthy, r.Moments.Total),
+			fmt.Sprintf("%d/%d", ptr.Deref(r.Moments.Healthy, 0), ptr.Deref(r.Moments.Total, 0)),
 			fmt.Sprint(r.Drifting), fmt.Sprint(r.OpenTasks), gap}
 		if withNamespace {
 			cells = append([]interface{}{r.Namespace}, cells...)
@@ -408,7 +408,7 @@ func PrintTasks(w io.Writer, tasks []cxv1.RemediationTask, withNamespace, wide b
 			age = duration.HumanDuration(now.Sub(opened))
 		}
 		cells := []interface{}{t.Name, orNone(taskMoment(t)), orNone(taskJourney(t)), orNone(t.Spec.Objective), taskPhase(t),
-			orNone(string(taskSeverity(t))), fmt.Sprint(t.Status.Escalations), orNone(t.Spec.Team), age, t.Spec.Summary}
+			orNone(string(taskSeverity(t))), fmt.Sprint(ptr.Deref(t.Status.Escalations, 0)), orNone(t.Spec.Team), age, t.Spec.Summary}
 		if withNamespace {
 			cells = append([]interface{}{t.Namespace}, cells...)
 		}

@@ -11,6 +11,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cxv1 "github.com/cxops/cxops/api/v1alpha1"
@@ -186,7 +187,7 @@ func journeyMap(j *cxv1.Journey, moments []cxv1.Moment, tasks []cxv1.Remediation
 			Coverage:    j.Status.Coverage,
 			MinCoverage: minCoverage(j),
 			Moments:     j.Status.Moments,
-			Drifting:    j.Status.DriftingMoments,
+			Drifting:    ptr.Deref(j.Status.DriftingMoments, 0),
 		},
 		Objectives: objectiveViews(j.Spec.Objectives, j.Status.Objectives),
 		Stages:     []StageView{},
@@ -258,7 +259,7 @@ func journeyMap(j *cxv1.Journey, moments []cxv1.Moment, tasks []cxv1.Remediation
 			jm.UnstagedMoments = append(jm.UnstagedMoments, mv)
 		}
 	}
-	if jm.Journey.Moments.Total == 0 && len(moments) > 0 {
+	if ptr.Deref(jm.Journey.Moments.Total, 0) == 0 && len(moments) > 0 {
 		jm.Journey.Moments = counts // not aggregated by the controller yet
 	}
 	return jm
@@ -270,8 +271,8 @@ func journeyMap(j *cxv1.Journey, moments []cxv1.Moment, tasks []cxv1.Remediation
 // the process was added) is measured here from the moments' status by the
 // controller's own rule, scoring.ProcessStatuses: never Healthy by default.
 func blueprintView(s *cxv1.Stage, st *cxv1.StageStatus, moments []cxv1.Moment) *BlueprintView {
-	bp := s.Blueprint
-	if bp == nil {
+	bp := &s.Blueprint
+	if len(bp.CustomerActions) == 0 && len(bp.Frontstage) == 0 && len(bp.Backstage) == 0 && len(bp.SupportSystems) == 0 {
 		return nil
 	}
 	measured := map[string]cxv1.ProcessStatus{}
@@ -297,8 +298,8 @@ func blueprintView(s *cxv1.Stage, st *cxv1.StageStatus, moments []cxv1.Moment) *
 			}
 		}
 		bv.Backstage = append(bv.Backstage, ProcessView{
-			Name: p.Name, DisplayName: p.DisplayName, Owner: p.Owner, Systems: p.Systems, SIPOC: p.SIPOC,
-			Health: healthOrUnknown(ps.Health), ControlPoints: ps.ControlPoints, Drifting: ps.Drifting, Moments: ps.Moments,
+			Name: p.Name, DisplayName: p.DisplayName, Owner: p.Owner, Systems: p.Systems, SIPOC: sipocOrNil(p.SIPOC),
+			Health: healthOrUnknown(ps.Health), ControlPoints: deref(ps.ControlPoints), Drifting: deref(ps.Drifting), Moments: ps.Moments,
 		})
 	}
 	return bv
@@ -385,8 +386,8 @@ func healthOrUnknown(h cxv1.HealthState) string {
 }
 
 func momentWeight(m *cxv1.Moment) int32 {
-	if m.Spec.Impact != nil && m.Spec.Impact.Weight != nil {
-		return *m.Spec.Impact.Weight
+	if m.Spec.Impact != nil && m.Spec.Impact.Weight != 0 {
+		return m.Spec.Impact.Weight
 	}
 	return 1
 }
@@ -407,7 +408,7 @@ func taskMoment(t *cxv1.RemediationTask) string {
 }
 
 func taskJourney(t *cxv1.RemediationTask) string {
-	if t.Spec.JourneyRef != nil && t.Spec.JourneyRef.Name != "" {
+	if t.Spec.JourneyRef.Name != "" {
 		return t.Spec.JourneyRef.Name
 	}
 	return t.Labels["cx.cxops.io/journey"]
@@ -432,7 +433,7 @@ func taskView(t *cxv1.RemediationTask) TaskView {
 		Name: t.Name, Moment: taskMoment(t), Journey: taskJourney(t), Objective: t.Spec.Objective, Phase: taskPhase(t),
 		Severity: string(taskSeverity(t)), Team: t.Spec.Team, Summary: t.Spec.Summary,
 		Acknowledged: t.Spec.Acknowledged != nil && *t.Spec.Acknowledged,
-		Escalations:  t.Status.Escalations,
+		Escalations:  ptr.Deref(t.Status.Escalations, 0),
 	}
 }
 
@@ -485,4 +486,20 @@ func gapText(g cxv1.Gap) string {
 		s += " vs " + g.Target
 	}
 	return strings.TrimSpace(s)
+}
+
+// sipocOrNil is nil for a process without a SIPOC.
+func sipocOrNil(s cxv1.SIPOC) *cxv1.SIPOC {
+	if len(s.Suppliers) == 0 && len(s.Inputs) == 0 && len(s.Outputs) == 0 && len(s.Customers) == 0 {
+		return nil
+	}
+	return &s
+}
+
+// deref is the value of a count, 0 when it is unset.
+func deref(p *int32) int32 {
+	if p == nil {
+		return 0
+	}
+	return *p
 }

@@ -163,7 +163,7 @@ func moment(ns, name, journey, stage string, polarity cxv1.Polarity, weight int3
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"cx.cxops.io/journey": journey}},
 		Spec: cxv1.MomentSpec{
 			JourneyRef: cxv1.LocalObjectReference{Name: journey}, Stage: stage, Polarity: polarity,
-			Owner: "logistics", Impact: &cxv1.Impact{Weight: ptr.To(weight)}, Objectives: objectives,
+			Owner: "logistics", Impact: &cxv1.Impact{Weight: weight}, Objectives: objectives,
 		},
 	}
 }
@@ -173,8 +173,8 @@ func task(ns, name, moment, journey, objective string, sev cxv1.Severity, phase 
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{
 			labelMoment: moment, "cx.cxops.io/journey": journey, "cx.cxops.io/objective": objective}},
 		Spec: cxv1.RemediationTaskSpec{
-			MomentRef: cxv1.LocalObjectReference{Name: moment}, JourneyRef: &cxv1.LocalObjectReference{Name: journey},
-			Objective: objective, Team: "logistics", Severity: sev, BreachingSince: *at(opened - 10*time.Minute),
+			MomentRef: cxv1.LocalObjectReference{Name: moment}, JourneyRef: cxv1.LocalObjectReference{Name: journey},
+			Objective: objective, Team: "logistics", Severity: sev, BreachingSince: at(opened - 10*time.Minute),
 			Summary: fmt.Sprintf("%s of %s missed its target", objective, moment),
 		},
 	}
@@ -204,13 +204,13 @@ func createScenario(t *testing.T, ns string) {
 	create(t, j, func() {
 		j.Status = cxv1.JourneyStatus{
 			ObservedGeneration: 1, Score: ptr.To(int32(64)), Health: cxv1.HealthDegraded, Coverage: ptr.To(int32(92)),
-			Moments:         cxv1.MomentCounts{Total: 6, Healthy: 2, AtRisk: 1, Degraded: 1, Unknown: 2},
-			DriftingMoments: 1,
+			Moments:         momentCounts(6, 2, 1, 1, 2),
+			DriftingMoments: ptr.To(int32(1)),
 			Stages: []cxv1.StageStatus{
-				{Name: "discover", Health: cxv1.HealthHealthy, Moments: cxv1.MomentCounts{Total: 1, Healthy: 1}},
-				{Name: "order", Health: cxv1.HealthDegraded, Moments: cxv1.MomentCounts{Total: 2, Degraded: 1, Unknown: 1}},
-				{Name: "deliver", Health: cxv1.HealthAtRisk, Moments: cxv1.MomentCounts{Total: 1, AtRisk: 1}},
-				{Name: "service", Health: cxv1.HealthHealthy, Moments: cxv1.MomentCounts{Total: 1, Healthy: 1}},
+				{Name: "discover", Health: cxv1.HealthHealthy, Moments: momentCounts(1, 1, 0, 0, 0)},
+				{Name: "order", Health: cxv1.HealthDegraded, Moments: momentCounts(2, 0, 0, 1, 1)},
+				{Name: "deliver", Health: cxv1.HealthAtRisk, Moments: momentCounts(1, 0, 1, 0, 0)},
+				{Name: "service", Health: cxv1.HealthHealthy, Moments: momentCounts(1, 1, 0, 0, 0)},
 			},
 			TopGaps: []cxv1.Gap{
 				{Moment: "stock-shown-is-real", Stage: "order", Objective: "stock-accuracy", State: cxv1.StateDrifting,
@@ -218,7 +218,7 @@ func createScenario(t *testing.T, ns string) {
 				{Moment: "delivery-promise-kept", Stage: "deliver", Objective: "on-time-delivery", State: cxv1.StateWarning,
 					Value: "96.4", Target: ">= 95 (warning below 97)", Score: "0"},
 			},
-			OpenRemediations: 2,
+			OpenRemediations: ptr.To(int32(2)),
 			Objectives:       []cxv1.ObjectiveStatus{objStatus("nps", cxv1.StateMet, "41", ">= 30 (warning below 40)")},
 		}
 	})
@@ -297,4 +297,9 @@ func createScenario(t *testing.T, ns string) {
 	create(t, resolved, taskStatus(resolved, cxv1.TaskResolved, -9*24*time.Hour))
 	reorderTask := task(ns, "one-click-reorder-reorder-time-5e6f7", "one-click-reorder", "buyer-reorders", "reorder-time", cxv1.SeverityLow, cxv1.TaskOpen, -30*time.Minute)
 	create(t, reorderTask, taskStatus(reorderTask, cxv1.TaskOpen, -30*time.Minute))
+}
+
+// momentCounts are moment counts as cxops writes them: every count set, 0 included.
+func momentCounts(total, healthy, atRisk, degraded, unknown int32) cxv1.MomentCounts {
+	return cxv1.MomentCounts{Total: &total, Healthy: &healthy, AtRisk: &atRisk, Degraded: &degraded, Unknown: &unknown}
 }

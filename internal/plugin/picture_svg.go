@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 
+	"k8s.io/utils/ptr"
+
 	cxv1 "github.com/cxops/cxops/api/v1alpha1"
 	"github.com/cxops/cxops/internal/textutil"
 )
@@ -253,7 +255,7 @@ func RenderMapSVG(w io.Writer, jm *JourneyMap, opts PictureOptions) error {
 	header = append(header, svgText{spans: []svgSpan{
 		sp("Health   ", "b"), sp(j.Health, "s "+stateClass(j.Health)),
 		sp(fmt.Sprintf("  score %s, coverage %s, %d/%d moments healthy, %d drifting, %s", score, coverage,
-			j.Moments.Healthy, j.Moments.Total, j.Drifting, plural(j.OpenTasks, "open task", "open tasks")), ""),
+			ptr.Deref(j.Moments.Healthy, 0), ptr.Deref(j.Moments.Total, 0), j.Drifting, plural(j.OpenTasks, "open task", "open tasks")), ""),
 	}})
 	for i, o := range jm.Objectives {
 		label := "         "

@@ -73,11 +73,9 @@ func (v *validator) checkReferences() {
 				} else if t.Spec.Process != "" {
 					var processes []string
 					found := false
-					if stage.Blueprint != nil {
-						for _, p := range stage.Blueprint.Backstage {
-							processes = append(processes, p.Name)
-							found = found || p.Name == t.Spec.Process
-						}
+					for _, p := range stage.Blueprint.Backstage {
+						processes = append(processes, p.Name)
+						found = found || p.Name == t.Spec.Process
 					}
 					existing := "the stage has no backstage processes"
 					if len(processes) > 0 {
@@ -90,7 +88,7 @@ func (v *validator) checkReferences() {
 				}
 			}
 			checkSources("spec.objectives", t.Spec.Objectives)
-			if r := t.Spec.Remediation; r != nil && r.StreamRef != nil && r.StreamRef.Name != "" {
+			if r := t.Spec.Remediation; r != nil && r.StreamRef.Name != "" {
 				if lookup("RoadmapStream", o.namespace, r.StreamRef.Name) == nil {
 					missing("spec.remediation.streamRef.name", "RoadmapStream", r.StreamRef.Name)
 				}

@@ -7,6 +7,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"k8s.io/utils/ptr"
+
 	cxv1 "github.com/cxops/cxops/api/v1alpha1"
 	"github.com/cxops/cxops/internal/textutil"
 )
@@ -307,7 +309,7 @@ func RenderMapWith(w io.Writer, jm *JourneyMap, opts MapOptions) {
 	labelled("Score", plain(score))
 	labelled("Coverage", plain(coverage))
 	labelled("Health", state(j.Health), plain(fmt.Sprintf(": %d/%d moments healthy, %d drifting, %s",
-		j.Moments.Healthy, j.Moments.Total, j.Drifting, plural(j.OpenTasks, "open task", "open tasks"))))
+		ptr.Deref(j.Moments.Healthy, 0), ptr.Deref(j.Moments.Total, 0), j.Drifting, plural(j.OpenTasks, "open task", "open tasks"))))
 	for i, o := range jm.Objectives {
 		label := ""
 		if i == 0 {

@@ -28,14 +28,14 @@ func shopBlueprintObjects(ns string) (*cxv1.Journey, []cxv1.Moment, []cxv1.Remed
 			Persona: cxv1.Persona{Name: "Maintenance technician", Segment: cxv1.SegmentB2B},
 			Vision:  "A technician orders the right part in five minutes and it arrives when promised.",
 			Stages: []cxv1.Stage{
-				{Name: "discover", DisplayName: "Find the part", Phase: cxv1.PhaseBeforePurchase, Blueprint: &cxv1.StageBlueprint{
+				{Name: "discover", DisplayName: "Find the part", Phase: cxv1.PhaseBeforePurchase, Blueprint: cxv1.StageBlueprint{
 					CustomerActions: []string{"searches the catalogue", "asks on chat when unsure"},
 					Frontstage:      []cxv1.FrontstageAction{{Action: "answer on chat", Touchpoint: "chat", Channel: cxv1.ChannelChat, Team: "service"}},
 					Backstage: []cxv1.BackstageProcess{{Name: "chat-answered", DisplayName: "Chat answering", Owner: "service", Systems: []string{"helpdesk"},
-						SIPOC: &cxv1.SIPOC{Inputs: []string{"questions"}, Outputs: []string{"answers"}}}},
+						SIPOC: cxv1.SIPOC{Inputs: []string{"questions"}, Outputs: []string{"answers"}}}},
 					SupportSystems: []cxv1.SupportSystem{{Name: "helpdesk", Description: "Zendesk chat", Owner: "service"}},
 				}},
-				{Name: "order", DisplayName: "Order", Phase: cxv1.PhasePurchase, Blueprint: &cxv1.StageBlueprint{
+				{Name: "order", DisplayName: "Order", Phase: cxv1.PhasePurchase, Blueprint: cxv1.StageBlueprint{
 					CustomerActions: []string{"puts the part in the cart", "checks the stock shown", "places the order"},
 					Frontstage: []cxv1.FrontstageAction{
 						{Action: "show stock per warehouse", Touchpoint: "stock display", Channel: cxv1.ChannelWeb, Team: "e-commerce"},
@@ -47,7 +47,7 @@ func shopBlueprintObjects(ns string) (*cxv1.Journey, []cxv1.Moment, []cxv1.Remed
 						{Name: "shop", Description: "the web shop", Owner: "e-commerce"},
 					},
 				}},
-				{Name: "deliver", DisplayName: "Delivery", Phase: cxv1.PhaseAfterPurchase, Blueprint: &cxv1.StageBlueprint{
+				{Name: "deliver", DisplayName: "Delivery", Phase: cxv1.PhaseAfterPurchase, Blueprint: cxv1.StageBlueprint{
 					Backstage: []cxv1.BackstageProcess{{Name: "delivery-planning", Owner: "logistics"}},
 				}},
 				{Name: "service", DisplayName: "Fit and service", Phase: cxv1.PhaseAfterPurchase},
@@ -56,12 +56,12 @@ func shopBlueprintObjects(ns string) (*cxv1.Journey, []cxv1.Moment, []cxv1.Remed
 		},
 		Status: cxv1.JourneyStatus{
 			Score: ptr.To(int32(71)), Health: cxv1.HealthDegraded, Coverage: ptr.To(int32(100)),
-			Moments: cxv1.MomentCounts{Total: 3, Healthy: 1, Degraded: 1, Unknown: 1}, DriftingMoments: 1,
+			Moments: cxv1.MomentCounts{Total: new(int32(3)), Healthy: new(int32(1)), Degraded: new(int32(1)), Unknown: new(int32(1))}, DriftingMoments: new(int32(1)),
 			Stages: []cxv1.StageStatus{
 				{Name: "discover", Health: cxv1.HealthHealthy, Processes: []cxv1.ProcessStatus{
-					{Name: "chat-answered", Health: cxv1.HealthHealthy, ControlPoints: 1, Moments: []string{"first-answer-on-chat"}}}},
+					{Name: "chat-answered", Health: cxv1.HealthHealthy, ControlPoints: new(int32(1)), Drifting: new(int32(0)), Moments: []string{"first-answer-on-chat"}}}},
 				{Name: "order", Health: cxv1.HealthDegraded, Processes: []cxv1.ProcessStatus{
-					{Name: "stock-sync", Health: cxv1.HealthDegraded, ControlPoints: 1, Drifting: 1, Moments: []string{"stock-shown-is-real"}}}},
+					{Name: "stock-sync", Health: cxv1.HealthDegraded, ControlPoints: new(int32(1)), Drifting: new(int32(1)), Moments: []string{"stock-shown-is-real"}}}},
 				{Name: "deliver", Health: cxv1.HealthUnknown, Processes: []cxv1.ProcessStatus{{Name: "delivery-planning", Health: cxv1.HealthUnknown}}},
 				{Name: "service", Health: cxv1.HealthUnknown},
 			},
@@ -75,7 +75,7 @@ func shopBlueprintObjects(ns string) (*cxv1.Journey, []cxv1.Moment, []cxv1.Remed
 	stock := cxv1.Moment{
 		ObjectMeta: metav1.ObjectMeta{Name: "stock-shown-is-real", Namespace: ns},
 		Spec: cxv1.MomentSpec{JourneyRef: cxv1.LocalObjectReference{Name: j.Name}, Stage: "order", Process: "stock-sync", Owner: "logistics",
-			Polarity: cxv1.PolarityPain, Touchpoint: "stock display", Channel: cxv1.ChannelWeb, Impact: &cxv1.Impact{Weight: ptr.To(int32(10))},
+			Polarity: cxv1.PolarityPain, Touchpoint: "stock display", Channel: cxv1.ChannelWeb, Impact: &cxv1.Impact{Weight: 10},
 			Objectives: []cxv1.Objective{objective("stock-accuracy", "figures", "stock-accuracy", cxv1.OpGreaterOrEqual, "99.5", "99.7", cxv1.HigherIsBetter)}},
 		Status: cxv1.MomentStatus{Health: cxv1.HealthDegraded, Drifting: "stock-accuracy",
 			Objectives: []cxv1.ObjectiveStatus{drifting}},

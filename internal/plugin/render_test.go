@@ -112,7 +112,7 @@ func TestJourneyMapPure(t *testing.T) {
 	tk.Name = "t" // no status yet: open
 	jm := journeyMap(j, []cxv1.Moment{m}, []cxv1.RemediationTask{tk})
 	g.Expect(jm.Journey.Health).To(Equal("Unknown"))
-	g.Expect(jm.Journey.Moments.Total).To(Equal(int32(1)), "counted from the moments until the controller aggregates")
+	g.Expect(jm.Journey.Moments.Total).To(HaveValue(Equal(int32(1))), "counted from the moments until the controller aggregates")
 	g.Expect(jm.Stages[0].Moments[0].OpenTasks).To(Equal([]string{"t"}))
 	g.Expect(jm.Tasks[0].Phase).To(Equal("Open"))
 

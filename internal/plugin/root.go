@@ -22,6 +22,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	cxv1 "github.com/cxops/cxops/api/v1alpha1"
+	"github.com/cxops/cxops/internal/version"
 )
 
 // Label on RemediationTasks naming their Moment (set by the controller).
@@ -125,11 +126,25 @@ remediation tasks from a cluster running cxops, and validates cxops manifests of
 		newTasksCommand(o),
 		newAckCommand(o),
 		newValidateCommand(o),
+		newVersionCommand(o),
 	)
 	for _, newCommand := range o.Commands {
 		root.AddCommand(newCommand(o))
 	}
 	return root
+}
+
+// newVersionCommand is `kubectl cx version`: the plugin's version and commit.
+func newVersionCommand(o *Options) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version of kubectl cx",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			_, err := fmt.Fprintln(o.IOStreams.Out, version.String())
+			return err
+		},
+	}
 }
 
 // exitError ends the command with an exit code, its message already printed.

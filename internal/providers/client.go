@@ -182,7 +182,7 @@ func buildTLSConfig(t *v1alpha1.TLSConfig, secrets SecretGetter) (*tls.Config, e
 	}
 	cfg.ServerName = t.ServerName
 	cfg.InsecureSkipVerify = t.InsecureSkipVerify != nil && *t.InsecureSkipVerify //nolint:gosec // explicit opt-in, documented as for tests only
-	if t.CASecretRef == nil {
+	if t.CASecretRef == (v1alpha1.LocalObjectReference{}) {
 		return cfg, nil
 	}
 	name := t.CASecretRef.Name

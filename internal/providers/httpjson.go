@@ -55,7 +55,7 @@ func newHTTPJSON(spec *v1alpha1.HTTPSource, secrets SecretGetter, opts Options) 
 		return nil, Errorf(v1alpha1.ReasonInvalidSpec, "url %q is not an absolute http or https URL", safeURL(spec.URL))
 	}
 	header := http.Header{"Accept": {"application/json"}}
-	if ref := spec.HeadersSecretRef; ref != nil {
+	if ref := spec.HeadersSecretRef; ref != (v1alpha1.LocalObjectReference{}) {
 		extra, err := headersFromSecret(ref.Name, secrets)
 		if err != nil {
 			return nil, err
@@ -71,8 +71,8 @@ func newHTTPJSON(spec *v1alpha1.HTTPSource, secrets SecretGetter, opts Options) 
 		timeout = spec.Timeout.Duration
 	}
 	maxBody := opts.MaxBodyBytes
-	if spec.MaxBodyBytes != nil && *spec.MaxBodyBytes > 0 {
-		maxBody = *spec.MaxBodyBytes
+	if spec.MaxBodyBytes > 0 {
+		maxBody = spec.MaxBodyBytes
 	}
 	return &httpJSONProvider{
 		endpoint: newEndpoint(safeURL(spec.URL), spec.URL, timeout, opts.Logger),

@@ -27,7 +27,7 @@ func TestHTTPJSONQuery(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(sampleDoc))
 	})
-	p := newHTTPProvider(t, &v1alpha1.HTTPSource{URL: srv.URL + "/export?apikey=" + secretWord}, nil, Options{Policy: local})
+	p := newHTTPProvider(t, v1alpha1.HTTPSource{URL: srv.URL + "/export?apikey=" + secretWord}, nil, Options{Policy: local})
 
 	tests := []struct {
 		query   string
@@ -136,10 +136,10 @@ func TestHTTPJSONResponses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
 			g := NewWithT(t)
-			p := newHTTPProvider(t, &v1alpha1.HTTPSource{
+			p := newHTTPProvider(t, v1alpha1.HTTPSource{
 				URL:          srv.URL + tt.path,
 				Timeout:      duration(200 * time.Millisecond),
-				MaxBodyBytes: ptrTo[int64](1024),
+				MaxBodyBytes: 1024,
 			}, nil, Options{Policy: local})
 			probeErr := p.Probe(testContext(t))
 			v, queryErr := p.Query(testContext(t), "{.v}")
@@ -195,9 +195,9 @@ func TestHTTPJSONHeadersFromSecret(t *testing.T) {
 			if tt.secret != nil {
 				secrets["headers"] = tt.secret
 			}
-			spec := v1alpha1.SignalSourceSpec{HTTP: &v1alpha1.HTTPSource{
+			spec := v1alpha1.SignalSourceSpec{HTTP: v1alpha1.HTTPSource{
 				URL:              srv.URL,
-				HeadersSecretRef: &v1alpha1.LocalObjectReference{Name: "headers"},
+				HeadersSecretRef: v1alpha1.LocalObjectReference{Name: "headers"},
 			}}
 			p, err := New(spec, secrets.Get, Options{Policy: local})
 			if tt.newErr {
@@ -225,9 +225,9 @@ func TestHTTPJSONRedirectToAnotherHostKeepsHeaders(t *testing.T) {
 	srv := newTestServer(t, false, func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, other.URL+"/", http.StatusFound)
 	})
-	spec := v1alpha1.SignalSourceSpec{HTTP: &v1alpha1.HTTPSource{
+	spec := v1alpha1.SignalSourceSpec{HTTP: v1alpha1.HTTPSource{
 		URL:              srv.URL,
-		HeadersSecretRef: &v1alpha1.LocalObjectReference{Name: "headers"},
+		HeadersSecretRef: v1alpha1.LocalObjectReference{Name: "headers"},
 	}}
 	p, err := New(spec, SecretMap{"headers": {"X-Api-Key": []byte(secretWord)}}.Get, Options{Policy: local})
 	g.Expect(err).NotTo(HaveOccurred())
@@ -244,29 +244,29 @@ func TestHTTPJSONTLS(t *testing.T) {
 		_, _ = w.Write([]byte(`{"v": 5}`))
 	})
 	secrets := SecretMap{"ca": {"ca.crt": certPEM(srv)}}
-	spec := v1alpha1.SignalSourceSpec{HTTP: &v1alpha1.HTTPSource{
+	spec := v1alpha1.SignalSourceSpec{HTTP: v1alpha1.HTTPSource{
 		URL: srv.URL,
-		TLS: &v1alpha1.TLSConfig{CASecretRef: &v1alpha1.LocalObjectReference{Name: "ca"}},
+		TLS: &v1alpha1.TLSConfig{CASecretRef: v1alpha1.LocalObjectReference{Name: "ca"}},
 	}}
 	p, err := New(spec, secrets.Get, Options{Policy: local})
 	g.Expect(err).NotTo(HaveOccurred())
 	closeProvider(t, p)
 	g.Expect(p.Query(testContext(t), "{.v}")).To(Equal(5.0))
 
-	untrusted := newHTTPProvider(t, &v1alpha1.HTTPSource{URL: srv.URL}, nil, Options{Policy: local})
+	untrusted := newHTTPProvider(t, v1alpha1.HTTPSource{URL: srv.URL}, nil, Options{Policy: local})
 	pe := expectReason(g, untrusted.Probe(testContext(t)), v1alpha1.ReasonUnreachable)
 	g.Expect(pe.Message).To(Equal(egress.UnreachableMessage(srv.Listener.Addr().String())))
 }
 
 func TestHTTPJSONInvalidURL(t *testing.T) {
 	g := NewWithT(t)
-	_, err := New(v1alpha1.SignalSourceSpec{HTTP: &v1alpha1.HTTPSource{URL: "ftp://example.com/x"}}, nil, Options{Policy: local})
+	_, err := New(v1alpha1.SignalSourceSpec{HTTP: v1alpha1.HTTPSource{URL: "ftp://example.com/x"}}, nil, Options{Policy: local})
 	_ = expectReason(g, err, v1alpha1.ReasonInvalidSpec)
-	_, err = New(v1alpha1.SignalSourceSpec{HTTP: &v1alpha1.HTTPSource{URL: "/relative"}}, nil, Options{Policy: local})
+	_, err = New(v1alpha1.SignalSourceSpec{HTTP: v1alpha1.HTTPSource{URL: "/relative"}}, nil, Options{Policy: local})
 	_ = expectReason(g, err, v1alpha1.ReasonInvalidSpec)
 }
 
-func newHTTPProvider(t *testing.T, src *v1alpha1.HTTPSource, secrets SecretGetter, opts Options) Provider {
+func newHTTPProvider(t *testing.T, src v1alpha1.HTTPSource, secrets SecretGetter, opts Options) Provider {
 	t.Helper()
 	p, err := New(v1alpha1.SignalSourceSpec{HTTP: src}, secrets, opts)
 	if err != nil {

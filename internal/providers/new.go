@@ -126,13 +126,13 @@ func (o Options) withDefaults() Options {
 // KindStatic), or "" unless exactly one is set.
 func Kind(spec v1alpha1.SignalSourceSpec) string {
 	n, kind := 0, ""
-	if spec.Prometheus != nil {
+	if spec.Prometheus != (v1alpha1.PrometheusSource{}) {
 		n, kind = n+1, KindPrometheus
 	}
-	if spec.HTTP != nil {
+	if spec.HTTP != (v1alpha1.HTTPSource{}) {
 		n, kind = n+1, KindHTTP
 	}
-	if spec.Static != nil {
+	if spec.Static.Values != nil {
 		n, kind = n+1, KindStatic
 	}
 	if n != 1 {
@@ -162,11 +162,11 @@ func New(spec v1alpha1.SignalSourceSpec, secrets SecretGetter, opts Options) (Pr
 	opts = opts.withDefaults()
 	switch Kind(spec) {
 	case KindStatic:
-		return newStatic(spec.Static)
+		return newStatic(&spec.Static)
 	case KindPrometheus:
-		return newPrometheus(spec.Prometheus, secrets, opts)
+		return newPrometheus(&spec.Prometheus, secrets, opts)
 	case KindHTTP:
-		return newHTTPJSON(spec.HTTP, secrets, opts)
+		return newHTTPJSON(&spec.HTTP, secrets, opts)
 	default:
 		return nil, Errorf(v1alpha1.ReasonInvalidSpec, "exactly one of prometheus, http or static must be set")
 	}
@@ -177,18 +177,18 @@ func New(spec v1alpha1.SignalSourceSpec, secrets SecretGetter, opts Options) (Pr
 func SecretNames(spec v1alpha1.SignalSourceSpec) []string {
 	var names []string
 	addTLS := func(t *v1alpha1.TLSConfig) {
-		if t != nil && t.CASecretRef != nil {
+		if t != nil && t.CASecretRef.Name != "" {
 			names = append(names, t.CASecretRef.Name)
 		}
 	}
-	if p := spec.Prometheus; p != nil {
-		if p.Auth != nil {
+	if p := spec.Prometheus; p != (v1alpha1.PrometheusSource{}) {
+		if p.Auth.SecretRef.Name != "" {
 			names = append(names, p.Auth.SecretRef.Name)
 		}
 		addTLS(p.TLS)
 	}
-	if h := spec.HTTP; h != nil {
-		if h.HeadersSecretRef != nil {
+	if h := spec.HTTP; h != (v1alpha1.HTTPSource{}) {
+		if h.HeadersSecretRef.Name != "" {
 			names = append(names, h.HeadersSecretRef.Name)
 		}
 		addTLS(h.TLS)
@@ -246,10 +246,10 @@ func checkDurations(spec v1alpha1.SignalSourceSpec) error {
 		v    *v1alpha1.Duration
 	}
 	fields := []field{{"spec.minInterval", spec.MinInterval}}
-	if spec.Prometheus != nil {
+	if spec.Prometheus != (v1alpha1.PrometheusSource{}) {
 		fields = append(fields, field{"spec.prometheus.timeout", spec.Prometheus.Timeout})
 	}
-	if spec.HTTP != nil {
+	if spec.HTTP != (v1alpha1.HTTPSource{}) {
 		fields = append(fields, field{"spec.http.timeout", spec.HTTP.Timeout})
 	}
 	for _, f := range fields {

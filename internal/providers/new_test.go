@@ -17,8 +17,8 @@ import (
 	"github.com/cxops/cxops/internal/egress"
 )
 
-func ref(name string) *v1alpha1.LocalObjectReference {
-	return &v1alpha1.LocalObjectReference{Name: name}
+func ref(name string) v1alpha1.LocalObjectReference {
+	return v1alpha1.LocalObjectReference{Name: name}
 }
 
 func TestSecretNames(t *testing.T) {
@@ -27,24 +27,24 @@ func TestSecretNames(t *testing.T) {
 		spec v1alpha1.SignalSourceSpec
 		want []string
 	}{
-		{name: "none", spec: v1alpha1.SignalSourceSpec{Static: &v1alpha1.StaticSource{Values: map[string]v1alpha1.StaticValue{"a": "1"}}}},
-		{name: "prometheus without secrets", spec: v1alpha1.SignalSourceSpec{Prometheus: &v1alpha1.PrometheusSource{Address: "http://p:9090"}}},
-		{name: "prometheus auth and CA", spec: v1alpha1.SignalSourceSpec{Prometheus: &v1alpha1.PrometheusSource{
+		{name: "none", spec: v1alpha1.SignalSourceSpec{Static: v1alpha1.StaticSource{Values: map[string]v1alpha1.StaticValue{"a": "1"}}}},
+		{name: "prometheus without secrets", spec: v1alpha1.SignalSourceSpec{Prometheus: v1alpha1.PrometheusSource{Address: "http://p:9090"}}},
+		{name: "prometheus auth and CA", spec: v1alpha1.SignalSourceSpec{Prometheus: v1alpha1.PrometheusSource{
 			Address: "https://p:9090",
-			Auth:    &v1alpha1.Auth{Type: v1alpha1.AuthBearer, SecretRef: v1alpha1.LocalObjectReference{Name: "token"}},
+			Auth:    v1alpha1.Auth{Type: v1alpha1.AuthBearer, SecretRef: v1alpha1.LocalObjectReference{Name: "token"}},
 			TLS:     &v1alpha1.TLSConfig{CASecretRef: ref("ca")},
 		}}, want: []string{"ca", "token"}},
-		{name: "same secret twice", spec: v1alpha1.SignalSourceSpec{Prometheus: &v1alpha1.PrometheusSource{
+		{name: "same secret twice", spec: v1alpha1.SignalSourceSpec{Prometheus: v1alpha1.PrometheusSource{
 			Address: "https://p:9090",
-			Auth:    &v1alpha1.Auth{Type: v1alpha1.AuthBasic, SecretRef: v1alpha1.LocalObjectReference{Name: "prom"}},
+			Auth:    v1alpha1.Auth{Type: v1alpha1.AuthBasic, SecretRef: v1alpha1.LocalObjectReference{Name: "prom"}},
 			TLS:     &v1alpha1.TLSConfig{CASecretRef: ref("prom")},
 		}}, want: []string{"prom"}},
-		{name: "http headers and CA", spec: v1alpha1.SignalSourceSpec{HTTP: &v1alpha1.HTTPSource{
+		{name: "http headers and CA", spec: v1alpha1.SignalSourceSpec{HTTP: v1alpha1.HTTPSource{
 			URL:              "https://survey.example/export",
 			HeadersSecretRef: ref("survey-headers"),
 			TLS:              &v1alpha1.TLSConfig{CASecretRef: ref("corp-ca"), ServerName: "x"},
 		}}, want: []string{"corp-ca", "survey-headers"}},
-		{name: "TLS without CA", spec: v1alpha1.SignalSourceSpec{HTTP: &v1alpha1.HTTPSource{
+		{name: "TLS without CA", spec: v1alpha1.SignalSourceSpec{HTTP: v1alpha1.HTTPSource{
 			URL: "https://survey.example/export", TLS: &v1alpha1.TLSConfig{ServerName: "x"},
 		}}},
 	}
@@ -56,8 +56,8 @@ func TestSecretNames(t *testing.T) {
 }
 
 func TestNewInvalidSpecs(t *testing.T) {
-	static := &v1alpha1.StaticSource{Values: map[string]v1alpha1.StaticValue{"a": "1"}}
-	prom := &v1alpha1.PrometheusSource{Address: "http://p:9090"}
+	static := v1alpha1.StaticSource{Values: map[string]v1alpha1.StaticValue{"a": "1"}}
+	prom := v1alpha1.PrometheusSource{Address: "http://p:9090"}
 	tests := []struct {
 		name string
 		spec v1alpha1.SignalSourceSpec
@@ -65,9 +65,9 @@ func TestNewInvalidSpecs(t *testing.T) {
 	}{
 		{name: "nothing set", spec: v1alpha1.SignalSourceSpec{}},
 		{name: "two set", spec: v1alpha1.SignalSourceSpec{Static: static, Prometheus: prom}},
-		{name: "unknown auth type", spec: v1alpha1.SignalSourceSpec{Prometheus: &v1alpha1.PrometheusSource{
+		{name: "unknown auth type", spec: v1alpha1.SignalSourceSpec{Prometheus: v1alpha1.PrometheusSource{
 			Address: "http://p:9090",
-			Auth:    &v1alpha1.Auth{Type: "Digest", SecretRef: v1alpha1.LocalObjectReference{Name: "s"}},
+			Auth:    v1alpha1.Auth{Type: "Digest", SecretRef: v1alpha1.LocalObjectReference{Name: "s"}},
 		}}, kind: KindPrometheus},
 	}
 	for _, tt := range tests {
@@ -81,11 +81,11 @@ func TestNewInvalidSpecs(t *testing.T) {
 	g := NewWithT(t)
 	g.Expect(Kind(v1alpha1.SignalSourceSpec{Static: static})).To(Equal(KindStatic))
 	g.Expect(Kind(v1alpha1.SignalSourceSpec{Prometheus: prom})).To(Equal(KindPrometheus))
-	g.Expect(Kind(v1alpha1.SignalSourceSpec{HTTP: &v1alpha1.HTTPSource{URL: "http://x"}})).To(Equal(KindHTTP))
+	g.Expect(Kind(v1alpha1.SignalSourceSpec{HTTP: v1alpha1.HTTPSource{URL: "http://x"}})).To(Equal(KindHTTP))
 }
 
 func TestNewSecretGetterErrors(t *testing.T) {
-	spec := v1alpha1.SignalSourceSpec{HTTP: &v1alpha1.HTTPSource{URL: "http://x", HeadersSecretRef: ref("h")}}
+	spec := v1alpha1.SignalSourceSpec{HTTP: v1alpha1.HTTPSource{URL: "http://x", HeadersSecretRef: ref("h")}}
 	notFound := apierrors.NewNotFound(schema.GroupResource{Resource: "secrets"}, "h")
 	transient := errors.New("etcdserver: request timed out")
 	tests := []struct {
@@ -127,15 +127,15 @@ func TestEgressPolicyAppliesToProviders(t *testing.T) {
 		spec v1alpha1.SignalSourceSpec
 		opts Options
 	}{
-		{name: "prometheus at the metadata address", spec: v1alpha1.SignalSourceSpec{Prometheus: &v1alpha1.PrometheusSource{
+		{name: "prometheus at the metadata address", spec: v1alpha1.SignalSourceSpec{Prometheus: v1alpha1.PrometheusSource{
 			Address: "http://169.254.169.254:9090"}}},
-		{name: "http at the metadata address", spec: v1alpha1.SignalSourceSpec{HTTP: &v1alpha1.HTTPSource{
+		{name: "http at the metadata address", spec: v1alpha1.SignalSourceSpec{HTTP: v1alpha1.HTTPSource{
 			URL: "http://169.254.169.254/latest/meta-data/iam/security-credentials/"}}},
-		{name: "http at the IPv6 metadata address", spec: v1alpha1.SignalSourceSpec{HTTP: &v1alpha1.HTTPSource{
+		{name: "http at the IPv6 metadata address", spec: v1alpha1.SignalSourceSpec{HTTP: v1alpha1.HTTPSource{
 			URL: "http://[fd00:ec2::254]/latest/meta-data/"}}},
-		{name: "allow list excluding loopback refuses the test server", spec: v1alpha1.SignalSourceSpec{HTTP: &v1alpha1.HTTPSource{
+		{name: "allow list excluding loopback refuses the test server", spec: v1alpha1.SignalSourceSpec{HTTP: v1alpha1.HTTPSource{
 			URL: srv.URL}}, opts: Options{Policy: noLoopback}},
-		{name: "prometheus with allow list excluding loopback", spec: v1alpha1.SignalSourceSpec{Prometheus: &v1alpha1.PrometheusSource{
+		{name: "prometheus with allow list excluding loopback", spec: v1alpha1.SignalSourceSpec{Prometheus: v1alpha1.PrometheusSource{
 			Address: srv.URL}}, opts: Options{Policy: noLoopback}},
 	}
 	for _, tt := range tests {
@@ -158,7 +158,7 @@ func TestHostRateLimitAppliesToProviders(t *testing.T) {
 		_, _ = w.Write([]byte(`{"v": 1}`))
 	})
 	limiter := egress.NewHostLimiter(rate.Every(time.Hour), 1)
-	p := newHTTPProvider(t, &v1alpha1.HTTPSource{URL: srv.URL}, nil, Options{Policy: local, Limiter: limiter})
+	p := newHTTPProvider(t, v1alpha1.HTTPSource{URL: srv.URL}, nil, Options{Policy: local, Limiter: limiter})
 	g.Expect(p.Query(testContext(t), "{.v}")).To(Equal(1.0))
 
 	// The next token is an hour away, beyond the 10s timeout: refused at once.
@@ -176,7 +176,7 @@ func TestOptionsTransportReplacesTheNetwork(t *testing.T) {
 		return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, ContentLength: 0, Request: r,
 			Header: http.Header{}}, nil
 	})
-	spec := v1alpha1.SignalSourceSpec{HTTP: &v1alpha1.HTTPSource{URL: "http://survey.invalid/x", HeadersSecretRef: ref("h")}}
+	spec := v1alpha1.SignalSourceSpec{HTTP: v1alpha1.HTTPSource{URL: "http://survey.invalid/x", HeadersSecretRef: ref("h")}}
 	p, err := New(spec, SecretMap{"h": {"X-Api-Key": []byte("k")}}.Get, Options{Transport: rt})
 	g.Expect(err).NotTo(HaveOccurred())
 	err = p.Probe(testContext(t))
@@ -199,14 +199,14 @@ func TestBlockedNameDoesNotRevealItsAddress(t *testing.T) {
 	srv := newTestServer(t, false, func(w http.ResponseWriter, r *http.Request) {})
 	_, port, _ := strings.Cut(srv.Listener.Addr().String(), "127.0.0.1:")
 	logs := &logSink{}
-	p := newHTTPProvider(t, &v1alpha1.HTTPSource{URL: "http://localhost:" + port + "/x"}, nil, Options{Logger: logs.logger(1)})
+	p := newHTTPProvider(t, v1alpha1.HTTPSource{URL: "http://localhost:" + port + "/x"}, nil, Options{Logger: logs.logger(1)})
 	pe := expectReason(g, p.Probe(testContext(t)), v1alpha1.ReasonBlockedAddress)
 	g.Expect(pe.Message).To(Equal("host localhost:" + port + " resolves to an address the egress policy refuses (ask whoever runs cxops for an --egress-allow entry)"))
 	g.Expect(egress.IsBlocked(pe)).To(BeTrue())
 	g.Expect(logs.all()).To(MatchRegexp(`127\.0\.0\.1|::1`))
 	g.Expect(srv.hits.Load()).To(BeZero())
 
-	p = newHTTPProvider(t, &v1alpha1.HTTPSource{URL: srv.URL + "/x"}, nil, Options{})
+	p = newHTTPProvider(t, v1alpha1.HTTPSource{URL: srv.URL + "/x"}, nil, Options{})
 	pe = expectReason(g, p.Probe(testContext(t)), v1alpha1.ReasonBlockedAddress)
 	g.Expect(pe.Message).To(ContainSubstring("address 127.0.0.1 is refused by the egress policy (loopback"))
 }

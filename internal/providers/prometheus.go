@@ -65,8 +65,8 @@ func newPrometheus(spec *v1alpha1.PrometheusSource, secrets SecretGetter, opts O
 }
 
 // prometheusAuthHeader returns the Authorization header of the spec's auth.
-func prometheusAuthHeader(auth *v1alpha1.Auth, secrets SecretGetter) (http.Header, error) {
-	if auth == nil {
+func prometheusAuthHeader(auth v1alpha1.Auth, secrets SecretGetter) (http.Header, error) {
+	if auth == (v1alpha1.Auth{}) {
 		return nil, nil
 	}
 	name := auth.SecretRef.Name

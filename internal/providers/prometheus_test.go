@@ -62,7 +62,7 @@ func fakePrometheus(t *testing.T, useTLS bool, auth string, answers map[string]p
 	return ts
 }
 
-func newPromProvider(t *testing.T, src *v1alpha1.PrometheusSource, secrets SecretGetter, opts Options) Provider {
+func newPromProvider(t *testing.T, src v1alpha1.PrometheusSource, secrets SecretGetter, opts Options) Provider {
 	t.Helper()
 	p, err := New(v1alpha1.SignalSourceSpec{Prometheus: src}, secrets, opts)
 	if err != nil {
@@ -124,7 +124,7 @@ func TestPrometheusQuery(t *testing.T) {
 		{query: "forbidden", reason: v1alpha1.ReasonUnreachable, message: []string{"could not get a valid answer from", "debug log"}},
 		{query: "slow", reason: v1alpha1.ReasonUnreachable, message: []string{"could not get a valid answer from", "debug log"}},
 	}
-	p := newPromProvider(t, &v1alpha1.PrometheusSource{Address: srv.URL, Timeout: duration(200 * time.Millisecond)}, nil, Options{Policy: local})
+	p := newPromProvider(t, v1alpha1.PrometheusSource{Address: srv.URL, Timeout: duration(200 * time.Millisecond)}, nil, Options{Policy: local})
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
 			g := NewWithT(t)
@@ -147,7 +147,7 @@ func TestPrometheusBodyLimit(t *testing.T) {
 	g := NewWithT(t)
 	big := promOK("vector", `[{"metric":{"pad":"`+strings.Repeat("x", 4096)+`"},"value":[1,"1"]}]`)
 	srv := fakePrometheus(t, false, "", map[string]promResponse{"big": big})
-	p := newPromProvider(t, &v1alpha1.PrometheusSource{Address: srv.URL}, nil, Options{Policy: local, MaxBodyBytes: 1024})
+	p := newPromProvider(t, v1alpha1.PrometheusSource{Address: srv.URL}, nil, Options{Policy: local, MaxBodyBytes: 1024})
 	_, err := p.Query(testContext(t), "big")
 	pe := expectReason(g, err, v1alpha1.ReasonBadResponse)
 	g.Expect(pe.Message).To(ContainSubstring("response body larger than 1024 bytes"))
@@ -159,7 +159,7 @@ func TestPrometheusUnreachable(t *testing.T) {
 	addr := srv.URL
 	srv.Close() // nothing listens there any more
 
-	p := newPromProvider(t, &v1alpha1.PrometheusSource{Address: addr}, nil, Options{Policy: local})
+	p := newPromProvider(t, v1alpha1.PrometheusSource{Address: addr}, nil, Options{Policy: local})
 	err := p.Probe(testContext(t))
 	pe := expectReason(g, err, v1alpha1.ReasonUnreachable)
 	g.Expect(pe.Message).To(Equal(egress.UnreachableMessage(strings.TrimPrefix(addr, "http://"))))
@@ -168,7 +168,7 @@ func TestPrometheusUnreachable(t *testing.T) {
 func TestPrometheusCanceledByCaller(t *testing.T) {
 	g := NewWithT(t)
 	srv := fakePrometheus(t, false, "", map[string]promResponse{"slow": {slow: true}})
-	p := newPromProvider(t, &v1alpha1.PrometheusSource{Address: srv.URL}, nil, Options{Policy: local})
+	p := newPromProvider(t, v1alpha1.PrometheusSource{Address: srv.URL}, nil, Options{Policy: local})
 	ctx, cancel := context.WithCancel(testContext(t))
 	cancel()
 	_, err := p.Query(ctx, "slow")
@@ -220,9 +220,9 @@ func TestPrometheusAuth(t *testing.T) {
 			if tt.secret != nil {
 				secrets["creds"] = tt.secret
 			}
-			spec := v1alpha1.SignalSourceSpec{Prometheus: &v1alpha1.PrometheusSource{
+			spec := v1alpha1.SignalSourceSpec{Prometheus: v1alpha1.PrometheusSource{
 				Address: tt.addr,
-				Auth:    &v1alpha1.Auth{Type: tt.auth, SecretRef: v1alpha1.LocalObjectReference{Name: "creds"}},
+				Auth:    v1alpha1.Auth{Type: tt.auth, SecretRef: v1alpha1.LocalObjectReference{Name: "creds"}},
 			}}
 			p, err := New(spec, secrets.Get, Options{Policy: local})
 			if tt.newFail {
@@ -256,7 +256,7 @@ func TestPrometheusTLS(t *testing.T) {
 		"not-pem": {"ca.crt": []byte("not a certificate")},
 		"no-key":  {"tls.crt": caPEM},
 	}
-	ref := func(name string) *v1alpha1.LocalObjectReference { return &v1alpha1.LocalObjectReference{Name: name} }
+	ref := func(name string) v1alpha1.LocalObjectReference { return v1alpha1.LocalObjectReference{Name: name} }
 
 	tests := []struct {
 		name    string
@@ -278,7 +278,7 @@ func TestPrometheusTLS(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
-			spec := v1alpha1.SignalSourceSpec{Prometheus: &v1alpha1.PrometheusSource{Address: srv.URL, TLS: tt.tls}}
+			spec := v1alpha1.SignalSourceSpec{Prometheus: v1alpha1.PrometheusSource{Address: srv.URL, TLS: tt.tls}}
 			p, err := New(spec, secrets.Get, Options{Policy: local})
 			if tt.newFail {
 				pe := expectReason(g, err, tt.reason)
@@ -301,7 +301,7 @@ func TestPrometheusTLS(t *testing.T) {
 func TestPrometheusNotFoundPath(t *testing.T) {
 	g := NewWithT(t)
 	srv := fakePrometheus(t, false, "", nil)
-	p := newPromProvider(t, &v1alpha1.PrometheusSource{Address: srv.URL + "/wrong-prefix"}, nil, Options{Policy: local})
+	p := newPromProvider(t, v1alpha1.PrometheusSource{Address: srv.URL + "/wrong-prefix"}, nil, Options{Policy: local})
 	err := p.Probe(testContext(t))
 	pe := expectReason(g, err, v1alpha1.ReasonUnreachable)
 	g.Expect(pe.Message).To(Equal(egress.UnreachableMessage(strings.TrimPrefix(srv.URL, "http://"))))

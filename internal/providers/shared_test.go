@@ -22,7 +22,7 @@ func TestHTTPJSONOneGETPerTick(t *testing.T) {
 	srv := newTestServer(t, false, func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(sampleDoc))
 	})
-	p := newHTTPProvider(t, &v1alpha1.HTTPSource{URL: srv.URL + "/doc"}, nil, Options{Policy: local})
+	p := newHTTPProvider(t, v1alpha1.HTTPSource{URL: srv.URL + "/doc"}, nil, Options{Policy: local})
 	g.Expect(TraitsOf(p).SharedFetch).To(BeTrue())
 
 	tick := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
@@ -73,7 +73,7 @@ func TestHTTPJSONSharesAFailurePerTick(t *testing.T) {
 		w.WriteHeader(status)
 		_, _ = w.Write([]byte(sampleDoc))
 	})
-	p := newHTTPProvider(t, &v1alpha1.HTTPSource{URL: srv.URL}, nil, Options{Policy: local})
+	p := newHTTPProvider(t, v1alpha1.HTTPSource{URL: srv.URL}, nil, Options{Policy: local})
 	tick := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
 	for range 10 {
 		_, err := p.Query(WithTick(context.Background(), tick), "{.nps.score}")
@@ -101,8 +101,8 @@ func TestHTTPJSONDocumentNotSharedAcrossSources(t *testing.T) {
 		_, _ = w.Write([]byte(sampleDoc))
 	})
 	secrets := SecretMap{"a": {"X-Api-Key": []byte("a")}, "b": {"X-Api-Key": []byte("b")}}.Get
-	withA := newHTTPProvider(t, &v1alpha1.HTTPSource{URL: srv.URL, HeadersSecretRef: &v1alpha1.LocalObjectReference{Name: "a"}}, secrets, Options{Policy: local})
-	withB := newHTTPProvider(t, &v1alpha1.HTTPSource{URL: srv.URL, HeadersSecretRef: &v1alpha1.LocalObjectReference{Name: "b"}}, secrets, Options{Policy: local})
+	withA := newHTTPProvider(t, v1alpha1.HTTPSource{URL: srv.URL, HeadersSecretRef: v1alpha1.LocalObjectReference{Name: "a"}}, secrets, Options{Policy: local})
+	withB := newHTTPProvider(t, v1alpha1.HTTPSource{URL: srv.URL, HeadersSecretRef: v1alpha1.LocalObjectReference{Name: "b"}}, secrets, Options{Policy: local})
 	ctx := WithTick(context.Background(), time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC))
 	_, err := withA.Query(ctx, "{.nps.score}")
 	g.Expect(err).NotTo(HaveOccurred())
@@ -116,13 +116,13 @@ func TestHTTPJSONDocumentNotSharedAcrossSources(t *testing.T) {
 func TestTraits(t *testing.T) {
 	g := NewWithT(t)
 	opts := Options{Policy: local, Limiter: egress.NewHostLimiter(rate.Limit(10), 10)}
-	httpP, err := New(v1alpha1.SignalSourceSpec{HTTP: &v1alpha1.HTTPSource{URL: "https://api.example.com/x"}}, nil, opts)
+	httpP, err := New(v1alpha1.SignalSourceSpec{HTTP: v1alpha1.HTTPSource{URL: "https://api.example.com/x"}}, nil, opts)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(TraitsOf(httpP)).To(Equal(Traits{SharedFetch: true, Host: "api.example.com:443", Rate: 10}))
-	promP, err := New(v1alpha1.SignalSourceSpec{Prometheus: &v1alpha1.PrometheusSource{Address: "http://Prom:9090"}}, nil, Options{Policy: local})
+	promP, err := New(v1alpha1.SignalSourceSpec{Prometheus: v1alpha1.PrometheusSource{Address: "http://Prom:9090"}}, nil, Options{Policy: local})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(TraitsOf(promP)).To(Equal(Traits{Host: "prom:9090"}), "no limiter: unlimited")
-	static, err := New(v1alpha1.SignalSourceSpec{Static: &v1alpha1.StaticSource{Values: map[string]v1alpha1.StaticValue{"a": "1"}}}, nil, Options{})
+	static, err := New(v1alpha1.SignalSourceSpec{Static: v1alpha1.StaticSource{Values: map[string]v1alpha1.StaticValue{"a": "1"}}}, nil, Options{})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(TraitsOf(static)).To(Equal(Traits{InMemory: true}))
 	g.Expect(TraitsOf(providerWithoutTraits{})).To(Equal(Traits{}))

@@ -11,7 +11,7 @@ import (
 )
 
 func TestStaticQuery(t *testing.T) {
-	p, err := New(v1alpha1.SignalSourceSpec{Static: &v1alpha1.StaticSource{Values: map[string]v1alpha1.StaticValue{
+	p, err := New(v1alpha1.SignalSourceSpec{Static: v1alpha1.StaticSource{Values: map[string]v1alpha1.StaticValue{
 		"nps": "-10", "csat": "4.5", "uptime": "+99.95", "zero": "0",
 	}}}, nil, Options{Policy: local})
 	if err != nil {
@@ -52,7 +52,7 @@ func TestStaticKnownNamesAreBounded(t *testing.T) {
 	for i := range 25 {
 		values[fmt.Sprintf("v%02d", i)] = "1"
 	}
-	p, err := New(v1alpha1.SignalSourceSpec{Static: &v1alpha1.StaticSource{Values: values}}, nil, Options{Policy: local})
+	p, err := New(v1alpha1.SignalSourceSpec{Static: v1alpha1.StaticSource{Values: values}}, nil, Options{Policy: local})
 	g.Expect(err).NotTo(HaveOccurred())
 	_, err = p.Query(testContext(t), "nope")
 	pe := expectReason(g, err, v1alpha1.ReasonNoData)
@@ -63,7 +63,7 @@ func TestStaticInvalidValues(t *testing.T) {
 	for _, bad := range []string{"", "abc", "NaN", "Inf", "-Infinity", "0x1p3", "1_000", "1e400", strings.Repeat("1", 65)} {
 		t.Run(bad, func(t *testing.T) {
 			g := NewWithT(t)
-			_, err := New(v1alpha1.SignalSourceSpec{Static: &v1alpha1.StaticSource{Values: map[string]v1alpha1.StaticValue{"x": v1alpha1.StaticValue(bad)}}}, nil, Options{Policy: local})
+			_, err := New(v1alpha1.SignalSourceSpec{Static: v1alpha1.StaticSource{Values: map[string]v1alpha1.StaticValue{"x": v1alpha1.StaticValue(bad)}}}, nil, Options{Policy: local})
 			pe := expectReason(g, err, v1alpha1.ReasonInvalidSpec)
 			g.Expect(pe.Message).To(Equal(`static value "x" is not a decimal number`))
 		})
@@ -86,7 +86,7 @@ func BenchmarkNewStatic(b *testing.B) {
 	for i := range 256 {
 		values[fmt.Sprintf("value-%d", i)] = v1alpha1.StaticValue(fmt.Sprintf("%d.5", i))
 	}
-	spec := v1alpha1.SignalSourceSpec{Static: &v1alpha1.StaticSource{Values: values}}
+	spec := v1alpha1.SignalSourceSpec{Static: v1alpha1.StaticSource{Values: values}}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := New(spec, nil, Options{Policy: local}); err != nil {

@@ -81,10 +81,10 @@ func TestFailuresDoNotTellWhatListens(t *testing.T) {
 				g := NewWithT(t)
 				logs := &logSink{}
 				opts := Options{Policy: local, Logger: logs.logger(1), Timeout: 300 * time.Millisecond}
-				spec := v1alpha1.SignalSourceSpec{HTTP: &v1alpha1.HTTPSource{URL: tc.url}}
+				spec := v1alpha1.SignalSourceSpec{HTTP: v1alpha1.HTTPSource{URL: tc.url}}
 				if kind == KindPrometheus {
 					// The Prometheus client appends /api/v1/query to the address.
-					spec = v1alpha1.SignalSourceSpec{Prometheus: &v1alpha1.PrometheusSource{Address: tc.url}}
+					spec = v1alpha1.SignalSourceSpec{Prometheus: v1alpha1.PrometheusSource{Address: tc.url}}
 					if strings.HasSuffix(tc.url, "/unauthorized") || strings.HasSuffix(tc.url, "/error") {
 						u, _ := url.Parse(tc.url)
 						spec.Prometheus.Address = u.Scheme + "://" + u.Host + "/api/v1" + u.Path

@@ -23,7 +23,7 @@ const (
 // process or none has data, never Healthy by default. A stage without
 // backstage processes has none (nil).
 func ProcessStatuses(stage *cxv1.Stage, moments []*cxv1.Moment) []cxv1.ProcessStatus {
-	if stage.Blueprint == nil || len(stage.Blueprint.Backstage) == 0 {
+	if len(stage.Blueprint.Backstage) == 0 {
 		return nil
 	}
 	procs := stage.Blueprint.Backstage
@@ -35,7 +35,7 @@ func ProcessStatuses(stage *cxv1.Stage, moments []*cxv1.Moment) []cxv1.ProcessSt
 	health := make([][]cxv1.HealthState, len(procs))
 	for i, p := range procs {
 		idx[p.Name] = i
-		out[i] = cxv1.ProcessStatus{Name: p.Name}
+		out[i] = cxv1.ProcessStatus{Name: p.Name, ControlPoints: new(int32), Drifting: new(int32)}
 	}
 	for _, m := range moments {
 		if m.Spec.Process == "" || m.Spec.Stage != stage.Name {
@@ -47,10 +47,10 @@ func ProcessStatuses(stage *cxv1.Stage, moments []*cxv1.Moment) []cxv1.ProcessSt
 		}
 		ps := &out[i]
 		ps.Moments = append(ps.Moments, m.Name)
-		ps.ControlPoints += int32(len(m.Spec.Objectives))
+		*ps.ControlPoints += int32(len(m.Spec.Objectives))
 		for _, o := range m.Status.Objectives {
 			if o.DriftingSince != nil {
-				ps.Drifting++
+				*ps.Drifting++
 			}
 		}
 		h := m.Status.Health

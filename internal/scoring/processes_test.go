@@ -12,7 +12,7 @@ import (
 
 func TestProcessStatuses(t *testing.T) {
 	g := NewWithT(t)
-	stage := &cxv1.Stage{Name: "order", Blueprint: &cxv1.StageBlueprint{Backstage: []cxv1.BackstageProcess{
+	stage := &cxv1.Stage{Name: "order", Blueprint: cxv1.StageBlueprint{Backstage: []cxv1.BackstageProcess{
 		{Name: "stock-sync"}, {Name: "order-entry"}, {Name: "picking"},
 	}}}
 	mk := func(name, stage, process string, h cxv1.HealthState, drifting ...bool) *cxv1.Moment {
@@ -37,9 +37,9 @@ func TestProcessStatuses(t *testing.T) {
 		mk("f", "order", "", cxv1.HealthHealthy, false),
 	})
 	g.Expect(got).To(Equal([]cxv1.ProcessStatus{
-		{Name: "stock-sync", Health: cxv1.HealthDegraded, ControlPoints: 3, Drifting: 1, Moments: []string{"a", "b"}},
-		{Name: "order-entry", Health: cxv1.HealthUnknown, ControlPoints: 1, Moments: []string{"c"}},
-		{Name: "picking", Health: cxv1.HealthUnknown},
+		{Name: "stock-sync", Health: cxv1.HealthDegraded, ControlPoints: new(int32(3)), Drifting: new(int32(1)), Moments: []string{"a", "b"}},
+		{Name: "order-entry", Health: cxv1.HealthUnknown, ControlPoints: new(int32(1)), Drifting: new(int32(0)), Moments: []string{"c"}},
+		{Name: "picking", Health: cxv1.HealthUnknown, ControlPoints: new(int32(0)), Drifting: new(int32(0))},
 	}))
 
 	// Healthy and Unknown together are Unknown: Unknown is never good.
@@ -56,8 +56,8 @@ func TestProcessStatuses(t *testing.T) {
 	got = ProcessStatuses(stage, many)
 	g.Expect(got[2].Moments).To(HaveLen(MaxProcessMoments))
 	g.Expect(got[2].Moments[0]).To(Equal("m00"))
-	g.Expect(got[2].ControlPoints).To(Equal(int32(40)))
-	big := &cxv1.Stage{Name: "order", Blueprint: &cxv1.StageBlueprint{}}
+	g.Expect(*got[2].ControlPoints).To(Equal(int32(40)))
+	big := &cxv1.Stage{Name: "order", Blueprint: cxv1.StageBlueprint{}}
 	for i := range 20 {
 		big.Blueprint.Backstage = append(big.Blueprint.Backstage, cxv1.BackstageProcess{Name: fmt.Sprint(i)})
 	}

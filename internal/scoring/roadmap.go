@@ -23,6 +23,8 @@ type Lookup func(moment string) (map[string]cxv1.ObjectiveState, bool)
 // truncate it to the status field's limit.
 func Initiative(in cxv1.Initiative, lookup Lookup, now time.Time) cxv1.InitiativeStatus {
 	st := cxv1.InitiativeStatus{Name: in.Name}
+	var addressed, attained int32
+	atRisk := false
 	var missed, noData, unknownMoments, unknownObjectives []string
 	for _, ref := range in.Addresses {
 		states, ok := lookup(ref.Moment)
@@ -38,10 +40,10 @@ func Initiative(in cxv1.Initiative, lookup Lookup, now time.Time) cxv1.Initiativ
 			if ref.Objective != "" && name != ref.Objective {
 				continue
 			}
-			st.ObjectivesAddressed++
+			addressed++
 			switch {
 			case Attained(s):
-				st.ObjectivesAttained++
+				attained++
 			case Missed(s):
 				missed = append(missed, ref.Moment+"/"+name)
 			default:
@@ -71,20 +73,21 @@ func Initiative(in cxv1.Initiative, lookup Lookup, now time.Time) cxv1.Initiativ
 		due, hasDue := DueTime(in.DueDate)
 		switch {
 		case in.State == cxv1.InitiativeBlocked:
-			st.AtRisk = true
+			atRisk = true
 			unresolved = "blocked while " + unresolved
 		case hasDue && now.After(due):
-			st.AtRisk = true
+			atRisk = true
 			unresolved = fmt.Sprintf("overdue since %s while %s", in.DueDate, unresolved)
 		case hasDue && due.Sub(now) <= AtRiskWithin*time.Second:
-			st.AtRisk = true
+			atRisk = true
 			unresolved = fmt.Sprintf("due %s while %s", in.DueDate, unresolved)
 		}
-		if st.AtRisk || len(noData) > 0 {
+		if atRisk || len(noData) > 0 {
 			notes = append([]string{unresolved}, notes...)
 		}
 	}
 	st.Message = strings.Join(notes, "; ")
+	st.ObjectivesAddressed, st.ObjectivesAttained, st.AtRisk = &addressed, &attained, &atRisk
 	return st
 }
 

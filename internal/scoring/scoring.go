@@ -87,18 +87,29 @@ func Worst(hs ...cxv1.HealthState) cxv1.HealthState {
 	return w
 }
 
-// Count adds a health state to counts.
+// ZeroCounts are counts of no moments: every count is 0 (not unset), so that a
+// count of 0 is written and shown as 0.
+func ZeroCounts() cxv1.MomentCounts {
+	return cxv1.MomentCounts{Total: new(int32), Healthy: new(int32), AtRisk: new(int32), Degraded: new(int32), Unknown: new(int32)}
+}
+
+// Count adds a health state to counts; counts that were unset become 0 first.
 func Count(c *cxv1.MomentCounts, h cxv1.HealthState) {
-	c.Total++
+	for _, p := range []**int32{&c.Total, &c.Healthy, &c.AtRisk, &c.Degraded, &c.Unknown} {
+		if *p == nil {
+			*p = new(int32)
+		}
+	}
+	*c.Total++
 	switch h {
 	case cxv1.HealthHealthy:
-		c.Healthy++
+		*c.Healthy++
 	case cxv1.HealthAtRisk:
-		c.AtRisk++
+		*c.AtRisk++
 	case cxv1.HealthDegraded:
-		c.Degraded++
+		*c.Degraded++
 	default:
-		c.Unknown++
+		*c.Unknown++
 	}
 }
 

@@ -134,11 +134,11 @@ func ensureNamespace(ctx context.Context, c client.Client, name string) error {
 func (w workload) createSupport(ctx context.Context, c client.Client, src *countingSources) error {
 	sources := []*cxv1.SignalSource{
 		{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: promSource},
-			Spec: cxv1.SignalSourceSpec{Prometheus: &cxv1.PrometheusSource{Address: src.prom.URL}}},
+			Spec: cxv1.SignalSourceSpec{Prometheus: cxv1.PrometheusSource{Address: src.prom.URL}}},
 		{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: docSourceA},
-			Spec: cxv1.SignalSourceSpec{HTTP: &cxv1.HTTPSource{URL: src.docs.URL + "/doc/a.json"}}},
+			Spec: cxv1.SignalSourceSpec{HTTP: cxv1.HTTPSource{URL: src.docs.URL + "/doc/a.json"}}},
 		{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: docSourceB},
-			Spec: cxv1.SignalSourceSpec{HTTP: &cxv1.HTTPSource{URL: src.docs.URL + "/doc/b.json"}}},
+			Spec: cxv1.SignalSourceSpec{HTTP: cxv1.HTTPSource{URL: src.docs.URL + "/doc/b.json"}}},
 	}
 	for _, s := range sources {
 		if err := c.Create(ctx, s); err != nil {

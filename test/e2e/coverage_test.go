@@ -52,7 +52,7 @@ func TestJourneyHealthIsUnknownWhileTheExporterIsDown(t *testing.T) {
 	const interval = 10 * time.Second
 	objs := []client.Object{
 		&cxv1.SignalSource{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "shop-prometheus"},
-			Spec: cxv1.SignalSourceSpec{Prometheus: &cxv1.PrometheusSource{Address: promURL}}},
+			Spec: cxv1.SignalSourceSpec{Prometheus: cxv1.PrometheusSource{Address: promURL}}},
 		&cxv1.Journey{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "parts"},
 			Spec: cxv1.JourneySpec{Persona: cxv1.Persona{Name: "Technician"},
 				Stages: []cxv1.Stage{{Name: "order", Phase: cxv1.PhasePurchase}}}},

@@ -100,7 +100,7 @@ func sampleBlueprint(stage string) *cxv1.StageBlueprint {
 			CustomerActions: []string{"Puts the part in the cart", "Orders with the promised date"},
 			Frontstage:      []cxv1.FrontstageAction{{Action: "Show stock and delivery date", Touchpoint: "stock display", Channel: cxv1.ChannelWeb, Team: "it"}},
 			Backstage: []cxv1.BackstageProcess{{Name: "stock-sync", DisplayName: "Stock synchronisation", Owner: "logistics", Systems: []string{"erp", "shop"},
-				SIPOC: &cxv1.SIPOC{Suppliers: []string{"warehouse"}, Inputs: []string{"stock levels"}, Outputs: []string{"available-to-promise"}, Customers: []string{"web shop"}}}},
+				SIPOC: cxv1.SIPOC{Suppliers: []string{"warehouse"}, Inputs: []string{"stock levels"}, Outputs: []string{"available-to-promise"}, Customers: []string{"web shop"}}}},
 			SupportSystems: []cxv1.SupportSystem{{Name: "erp", Description: "ERP: stock and orders", Owner: "it"}, {Name: "shop", Description: "Web shop", Owner: "it"}},
 		}
 	case "deliver":
@@ -153,11 +153,13 @@ func TestDashboardInTheBrowser(t *testing.T) {
 			blueprint := false
 			for _, s := range o.Spec.Stages {
 				stages = append(stages, s.Name)
-				blueprint = blueprint || s.Blueprint != nil
+				blueprint = blueprint || len(s.Blueprint.Backstage) > 0
 			}
 			if !blueprint {
 				for i := range o.Spec.Stages {
-					o.Spec.Stages[i].Blueprint = sampleBlueprint(o.Spec.Stages[i].Name)
+					if bp := sampleBlueprint(o.Spec.Stages[i].Name); bp != nil {
+						o.Spec.Stages[i].Blueprint = *bp
+					}
 				}
 				addedBlueprint = true
 			}

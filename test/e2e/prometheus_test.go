@@ -107,7 +107,7 @@ func TestDriftAndRecoveryWithRealPrometheus(t *testing.T) {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "e2e-prometheus"}}
 	g.Expect(k8sClient.Create(ctx, ns)).To(Succeed())
 	src := &cxv1.SignalSource{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "shop-prometheus"},
-		Spec: cxv1.SignalSourceSpec{Prometheus: &cxv1.PrometheusSource{Address: promURL}}}
+		Spec: cxv1.SignalSourceSpec{Prometheus: cxv1.PrometheusSource{Address: promURL}}}
 	j := &cxv1.Journey{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "parts"},
 		Spec: cxv1.JourneySpec{Persona: cxv1.Persona{Name: "Technician"},
 			Stages: []cxv1.Stage{{Name: "order", Phase: cxv1.PhasePurchase}}}}
