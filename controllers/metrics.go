@@ -146,13 +146,6 @@ func (m *taskMetrics) forgetJourney(ns, name string) {
 	m.stageHealth.DeletePartialMatch(prometheus.Labels{"namespace": ns, "journey": name})
 }
 
-func refName(r *cxv1.LocalObjectReference) string {
-	if r == nil {
-		return ""
-	}
-	return r.Name
-}
-
 // MetricProviderHTTPRequests counts the HTTP requests sent to each signal source
 // (label source, "namespace/name"): probes and followed redirects included, the
 // queries of an HTTP JSON source that share one document counted once. The
