@@ -41,6 +41,9 @@ type JourneyReconciler struct {
 	Options       Options
 	Notifications *queueSource
 	Metrics       *taskMetrics
+	// Sources holds objectives whose source is not settled yet (see
+	// MomentReconciler.Sources).
+	Sources *sourceSettling
 
 	grace      *graceTracker
 	firstSight firstSight
@@ -83,11 +86,13 @@ func (r *JourneyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 
 	resolved := resolveObjectives(ctx, r.Client, j.Namespace, j.Spec.Objectives,
 		providers.QueryData{Name: j.Name, Namespace: j.Namespace, Labels: j.Labels}, j.Status.Objectives)
-	r.Engine.Set(owner, resolved.regs)
+	regs, held, holdFor := r.Sources.hold(owner, resolved.regs)
+	r.Engine.Set(owner, regs)
 	if newRequest {
 		r.Engine.TriggerOwner(owner)
 	}
 	snap, _ := r.Engine.Snapshot(owner)
+	snap = withHeld(snap, held)
 	j.Status.Objectives = objectiveStatuses(j.Spec.Objectives, snap, resolved.problems, before.Status.Objectives)
 
 	var moments cxv1.MomentList
@@ -114,9 +119,9 @@ func (r *JourneyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	r.Metrics.journey(j)
 	r.logTransitions(ctx, before, j)
 
-	if stallIn > 0 {
+	if wake := minPositive(stallIn, holdFor); wake > 0 {
 		// Deadlines follow the injected clock.
-		r.Notifications.EnqueueAt(req.NamespacedName, now.Add(stallIn))
+		r.Notifications.EnqueueAt(req.NamespacedName, now.Add(wake))
 	}
 	// Only values changed: not worth a write (live values are metrics).
 	if !statusChanged(before, j) {

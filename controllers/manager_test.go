@@ -114,3 +114,29 @@ func (w *writeCounter) of(resource, ns, name string) int {
 type roundTripperFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// inNamespace returns the number of status writes to the objects of a namespace.
+func (w *writeCounter) inNamespace(ns string) map[string]int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	prefix := "/apis/cx.cxops.io/v1alpha1/namespaces/" + ns + "/"
+	out := map[string]int{}
+	for path, n := range w.counts {
+		if strings.HasPrefix(path, prefix) {
+			out[strings.TrimPrefix(path, prefix)] = n
+		}
+	}
+	return out
+}
+
+// since returns the objects of a namespace written since base (an inNamespace
+// result), with their number of new writes.
+func (w *writeCounter) since(ns string, base map[string]int) map[string]int {
+	out := map[string]int{}
+	for k, n := range w.inNamespace(ns) {
+		if n > base[k] {
+			out[k] = n - base[k]
+		}
+	}
+	return out
+}

@@ -45,6 +45,9 @@ type SignalSourceReconciler struct {
 	Fetches *fetchOutcomes
 	// Recorder raises events when a source starts failing and when it recovers.
 	Recorder events.EventRecorder
+	// Settled learns when a source's provider is registered or refused, so that
+	// the objectives held until then are evaluated (nil: nothing waits).
+	Settled *sourceSettling
 
 	grace    *graceTracker
 	mu       sync.Mutex
@@ -144,6 +147,7 @@ func (r *SignalSourceReconciler) connect(ctx context.Context, src *cxv1.SignalSo
 	p, err := providers.New(src.Spec, secrets, r.Options.Providers.WithLogger(sourceLogger(src)))
 	if err != nil {
 		r.Registry.Delete(key)
+		r.Settled.settle(key)
 		r.Engine.TriggerSource(key)
 		reason := providers.ReasonOf(err, cxv1.ReasonInvalidSpec)
 		if reason == cxv1.ReasonInvalidSpec {
@@ -153,6 +157,7 @@ func (r *SignalSourceReconciler) connect(ctx context.Context, src *cxv1.SignalSo
 		return ctrl.Result{RequeueAfter: r.backoff(src)}, waiting(reason, err.Error())
 	}
 	r.Registry.Set(key, p)
+	r.Settled.settle(key)
 	if changed := r.observeGeneration(src); changed {
 		// New values or settings: evaluate the objectives that use it now.
 		r.Engine.TriggerSource(key)
@@ -198,6 +203,7 @@ func (r *SignalSourceReconciler) observeGeneration(src *cxv1.SignalSource) bool 
 func (r *SignalSourceReconciler) forget(key types.NamespacedName) {
 	r.Fetches.forget(key.String())
 	r.Registry.Delete(key.String())
+	r.Settled.forget(key.String())
 	r.Engine.TriggerSource(key.String())
 	r.mu.Lock()
 	defer r.mu.Unlock()
