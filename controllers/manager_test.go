@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"os"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zapcore"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
@@ -91,13 +93,65 @@ func startManager(ctx context.Context, cfg *rest.Config) (func(time.Duration), e
 type writeCounter struct {
 	mu     sync.Mutex
 	counts map[string]int
+	// beats records the status writes that set a lastHeartbeatTime, with it.
+	beats []heartbeatWrite
+}
+
+type heartbeatWrite struct {
+	path string
+	at   time.Time
+}
+
+// heartbeatIn returns the status.lastHeartbeatTime a status write sets, zero if
+// none; the request's body is left readable.
+func (w *writeCounter) heartbeatIn(req *http.Request) time.Time {
+	if req.Body == nil || req.GetBody == nil {
+		return time.Time{}
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return time.Time{}
+	}
+	defer func() { _ = body.Close() }()
+	var patch struct {
+		Status struct {
+			LastHeartbeatTime *metav1.Time `json:"lastHeartbeatTime"`
+		} `json:"status"`
+	}
+	if err := json.NewDecoder(body).Decode(&patch); err != nil || patch.Status.LastHeartbeatTime == nil {
+		return time.Time{}
+	}
+	return patch.Status.LastHeartbeatTime.Time
+}
+
+// firstHeartbeats returns, for each moment of a namespace with a heartbeat
+// written after t0, how long after t0 the first one was.
+func (w *writeCounter) firstHeartbeats(ns string, t0 time.Time) map[string]time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	prefix := "/apis/cx.cxops.io/v1alpha1/namespaces/" + ns + "/moments/"
+	out := map[string]time.Duration{}
+	for _, b := range w.beats {
+		name, ok := strings.CutPrefix(b.path, prefix)
+		if d := b.at.Sub(t0); ok && d > 0 {
+			if prev, seen := out[name]; !seen || d < prev {
+				out[name] = d
+			}
+		}
+	}
+	return out
 }
 
 func (w *writeCounter) wrap(next http.RoundTripper) http.RoundTripper {
 	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
 		if (req.Method == http.MethodPatch || req.Method == http.MethodPut) && strings.HasSuffix(req.URL.Path, "/status") {
+			path := strings.TrimSuffix(req.URL.Path, "/status")
+			beat := w.heartbeatIn(req)
 			w.mu.Lock()
-			w.counts[strings.TrimSuffix(req.URL.Path, "/status")]++
+			w.counts[path]++
+			if !beat.IsZero() {
+				w.beats = append(w.beats, heartbeatWrite{path: path, at: beat})
+			}
 			w.mu.Unlock()
 		}
 		return next.RoundTrip(req)

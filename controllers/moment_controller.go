@@ -11,7 +11,6 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -156,8 +155,8 @@ func (r *MomentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	} else if wrote {
 		r.lag.wrote(req.String(), m.ResourceVersion)
 	}
-	// Heartbeats follow the injected clock; jitter spreads them out.
-	r.Notifications.EnqueueAt(req.NamespacedName, now.Add(minPositive(stallIn, wait.Jitter(r.Options.Heartbeat, 0.05))))
+	// Heartbeats follow the injected clock; each moment's phase spreads them out.
+	r.Notifications.EnqueueAt(req.NamespacedName, now.Add(minPositive(stallIn, r.untilHeartbeat(m, now))))
 	return ctrl.Result{}, taskErr
 }
 
@@ -271,11 +270,14 @@ func (r *MomentReconciler) summarize(m *cxv1.Moment, outcome readiness, evaluati
 	m.Status.ObservedGeneration = m.Generation
 }
 
+// untilHeartbeat is how long until the moment's next heartbeat is due (see
+// nextHeartbeat), 0 or less when it is due.
 func (r *MomentReconciler) untilHeartbeat(m *cxv1.Moment, now time.Time) time.Duration {
 	if m.Status.LastHeartbeatTime == nil {
 		return 0
 	}
-	return m.Status.LastHeartbeatTime.Add(r.Options.Heartbeat).Sub(now)
+	phase := heartbeatPhase(m.Namespace, m.Name, m.UID, r.Options.Heartbeat)
+	return nextHeartbeat(m.Status.LastHeartbeatTime.Time, phase, r.Options.Heartbeat).Sub(now)
 }
 
 // recordTransitions logs every change of an objective's state and of the
