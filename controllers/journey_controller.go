@@ -27,10 +27,17 @@ import (
 	"github.com/cxops/cxops/internal/scoring"
 )
 
-// journeyBatch gathers the moment changes of a journey into one reconcile: when
-// thousands of moments converge at once, the journey is measured a few times, not
-// thousands.
-const journeyBatch = 5 * time.Second
+// A journey measures its moments' changes in batches: the first change after a
+// quiet time after journeyBatch, gathering a burst into one reconcile; while its
+// moments keep changing en masse (at least journeyBurst changes gathered by the
+// previous measure, as when thousands of moments converge: no person edits
+// moments that fast), at most once per
+// journeyMeasureEvery. The last change is always measured.
+const (
+	journeyBatch        = 5 * time.Second
+	journeyMeasureEvery = 30 * time.Second
+	journeyBurst        = 100
+)
 
 // JourneyReconciler measures the as-is journey against the target: per-stage
 // health, the score, the largest gaps, open remediations, and the journey-level
@@ -47,6 +54,7 @@ type JourneyReconciler struct {
 
 	grace      *graceTracker
 	firstSight firstSight
+	measures   *measureThrottle
 }
 
 // +kubebuilder:rbac:groups=cx.cxops.io,resources=journeys,verbs=get;list;watch
@@ -64,10 +72,12 @@ func (r *JourneyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 			r.Metrics.forgetJourney(req.Namespace, req.Name)
 			r.grace.forget("journey/" + req.String())
 			r.firstSight.forget("journey/" + req.String())
+			r.measures.forget(req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
 	}
+	r.measures.measuring(req.NamespacedName)
 	before := j.DeepCopy()
 	now := r.Options.Clock.Now()
 	requested, newRequest := reconcileRequested(j, j.Status.LastHandledReconcileAt)
@@ -330,7 +340,10 @@ func noDataMessage(st *cxv1.JourneyStatus, objs []scoring.Objective, minCoverage
 // SetupWithManager watches Journeys (spec), the engine's transitions for
 // journey-level objectives, Moments whose health changes, and tasks.
 func (r *JourneyReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	toJourney := batched(journeyBatch, func(o client.Object) []types.NamespacedName {
+	if r.measures == nil {
+		r.measures = newMeasureThrottle(journeyBatch, journeyMeasureEvery, journeyBurst)
+	}
+	toJourney := r.measures.handler(func(o client.Object) []types.NamespacedName {
 		m := o.(*cxv1.Moment)
 		return []types.NamespacedName{ctrlKey(m.Namespace, m.Spec.JourneyRef.Name)}
 	})
