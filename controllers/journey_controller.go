@@ -105,8 +105,11 @@ func (r *JourneyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	snap = withHeld(snap, held)
 	j.Status.Objectives = objectiveStatuses(j.Spec.Objectives, snap, resolved.problems, before.Status.Objectives)
 
+	// measure only reads the moments: the cache's own objects, not copies (10,000
+	// moments would be 30 MB of garbage per measure).
 	var moments cxv1.MomentList
-	if err := r.List(ctx, &moments, client.InNamespace(j.Namespace), client.MatchingFields{indexMomentJourney: j.Name}); err != nil {
+	if err := r.List(ctx, &moments, client.InNamespace(j.Namespace), client.MatchingFields{indexMomentJourney: j.Name},
+		client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, err
 	}
 	var tasks cxv1.RemediationTaskList
