@@ -84,7 +84,17 @@ func (s *sourceSettling) hold(owner engine.Owner, regs []engine.Registration) (r
 	now := s.clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ready = regs[:0:0]
+	all := true
+	for _, r := range regs {
+		if _, ok := s.settled[r.Spec.Source]; !ok {
+			all = false
+			break
+		}
+	}
+	if all {
+		return regs, nil, 0
+	}
+	ready = make([]engine.Registration, 0, len(regs))
 	for _, r := range regs {
 		src := r.Spec.Source
 		if _, ok := s.settled[src]; ok {
