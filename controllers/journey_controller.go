@@ -28,10 +28,17 @@ import (
 	"github.com/cxops/cxops/internal/scoring"
 )
 
-// journeyBatch gathers the moment changes of a journey into one reconcile: when
-// thousands of moments converge at once, the journey is measured a few times, not
-// thousands.
-const journeyBatch = 5 * time.Second
+// A journey measures its moments' changes in batches: the first change after a
+// quiet time after journeyBatch, gathering a burst into one reconcile; while its
+// moments keep changing en masse (at least journeyBurst changes gathered by the
+// previous measure, as when thousands of moments converge: no person edits
+// moments that fast), at most once per
+// journeyMeasureEvery. The last change is always measured.
+const (
+	journeyBatch        = 5 * time.Second
+	journeyMeasureEvery = 30 * time.Second
+	journeyBurst        = 100
+)
 
 // JourneyReconciler measures the as-is journey against the target: per-stage
 // health, the score, the largest gaps, open remediations, and the journey-level
@@ -42,9 +49,13 @@ type JourneyReconciler struct {
 	Options       Options
 	Notifications *queueSource
 	Metrics       *taskMetrics
+	// Sources holds objectives whose source is not settled yet (see
+	// MomentReconciler.Sources).
+	Sources *sourceSettling
 
 	grace      *graceTracker
 	firstSight firstSight
+	measures   *measureThrottle
 }
 
 // +kubebuilder:rbac:groups=cx.cxops.io,resources=journeys,verbs=get;list;watch
@@ -62,10 +73,12 @@ func (r *JourneyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 			r.Metrics.forgetJourney(req.Namespace, req.Name)
 			r.grace.forget("journey/" + req.String())
 			r.firstSight.forget("journey/" + req.String())
+			r.measures.forget(req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
 	}
+	r.measures.measuring(req.NamespacedName)
 	before := j.DeepCopy()
 	now := r.Options.Clock.Now()
 	requested, newRequest := reconcileRequested(j, j.Status.LastHandledReconcileAt)
@@ -84,15 +97,20 @@ func (r *JourneyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 
 	resolved := resolveObjectives(ctx, r.Client, j.Namespace, j.Spec.Objectives,
 		providers.QueryData{Name: j.Name, Namespace: j.Namespace, Labels: j.Labels}, j.Status.Objectives)
-	r.Engine.Set(owner, resolved.regs)
+	regs, held, holdFor := r.Sources.hold(owner, resolved.regs)
+	r.Engine.Set(owner, regs)
 	if newRequest {
 		r.Engine.TriggerOwner(owner)
 	}
 	snap, _ := r.Engine.Snapshot(owner)
+	snap = withHeld(snap, held)
 	j.Status.Objectives = objectiveStatuses(j.Spec.Objectives, snap, resolved.problems, before.Status.Objectives)
 
+	// measure only reads the moments: the cache's own objects, not copies (10,000
+	// moments would be 30 MB of garbage per measure).
 	var moments cxv1.MomentList
-	if err := r.List(ctx, &moments, client.InNamespace(j.Namespace), client.MatchingFields{indexMomentJourney: j.Name}); err != nil {
+	if err := r.List(ctx, &moments, client.InNamespace(j.Namespace), client.MatchingFields{indexMomentJourney: j.Name},
+		client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, err
 	}
 	var tasks cxv1.RemediationTaskList
@@ -115,9 +133,9 @@ func (r *JourneyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	r.Metrics.journey(j)
 	r.logTransitions(ctx, before, j)
 
-	if stallIn > 0 {
+	if wake := minPositive(stallIn, holdFor); wake > 0 {
 		// Deadlines follow the injected clock.
-		r.Notifications.EnqueueAt(req.NamespacedName, now.Add(stallIn))
+		r.Notifications.EnqueueAt(req.NamespacedName, now.Add(wake))
 	}
 	// Only values changed: not worth a write (live values are metrics).
 	if !statusChanged(before, j) {
@@ -335,7 +353,10 @@ func noDataMessage(st *cxv1.JourneyStatus, objs []scoring.Objective, minCoverage
 // SetupWithManager watches Journeys (spec), the engine's transitions for
 // journey-level objectives, Moments whose health changes, and tasks.
 func (r *JourneyReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	toJourney := batched(journeyBatch, func(o client.Object) []types.NamespacedName {
+	if r.measures == nil {
+		r.measures = newMeasureThrottle(journeyBatch, journeyMeasureEvery, journeyBurst)
+	}
+	toJourney := r.measures.handler(func(o client.Object) []types.NamespacedName {
 		m := o.(*cxv1.Moment)
 		return []types.NamespacedName{ctrlKey(m.Namespace, m.Spec.JourneyRef.Name)}
 	})

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"os"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/time/rate"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
@@ -99,13 +101,65 @@ func startManager(ctx context.Context, cfg *rest.Config) (func(time.Duration), e
 type writeCounter struct {
 	mu     sync.Mutex
 	counts map[string]int
+	// beats records the status writes that set a lastHeartbeatTime, with it.
+	beats []heartbeatWrite
+}
+
+type heartbeatWrite struct {
+	path string
+	at   time.Time
+}
+
+// heartbeatIn returns the status.lastHeartbeatTime a status write sets, zero if
+// none; the request's body is left readable.
+func (w *writeCounter) heartbeatIn(req *http.Request) time.Time {
+	if req.Body == nil || req.GetBody == nil {
+		return time.Time{}
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return time.Time{}
+	}
+	defer func() { _ = body.Close() }()
+	var patch struct {
+		Status struct {
+			LastHeartbeatTime *metav1.Time `json:"lastHeartbeatTime"`
+		} `json:"status"`
+	}
+	if err := json.NewDecoder(body).Decode(&patch); err != nil || patch.Status.LastHeartbeatTime == nil {
+		return time.Time{}
+	}
+	return patch.Status.LastHeartbeatTime.Time
+}
+
+// firstHeartbeats returns, for each moment of a namespace with a heartbeat
+// written after t0, how long after t0 the first one was.
+func (w *writeCounter) firstHeartbeats(ns string, t0 time.Time) map[string]time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	prefix := "/apis/cx.cxops.io/v1alpha1/namespaces/" + ns + "/moments/"
+	out := map[string]time.Duration{}
+	for _, b := range w.beats {
+		name, ok := strings.CutPrefix(b.path, prefix)
+		if d := b.at.Sub(t0); ok && d > 0 {
+			if prev, seen := out[name]; !seen || d < prev {
+				out[name] = d
+			}
+		}
+	}
+	return out
 }
 
 func (w *writeCounter) wrap(next http.RoundTripper) http.RoundTripper {
 	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
 		if (req.Method == http.MethodPatch || req.Method == http.MethodPut) && strings.HasSuffix(req.URL.Path, "/status") {
+			path := strings.TrimSuffix(req.URL.Path, "/status")
+			beat := w.heartbeatIn(req)
 			w.mu.Lock()
-			w.counts[strings.TrimSuffix(req.URL.Path, "/status")]++
+			w.counts[path]++
+			if !beat.IsZero() {
+				w.beats = append(w.beats, heartbeatWrite{path: path, at: beat})
+			}
 			w.mu.Unlock()
 		}
 		return next.RoundTrip(req)
@@ -122,3 +176,29 @@ func (w *writeCounter) of(resource, ns, name string) int {
 type roundTripperFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// inNamespace returns the number of status writes to the objects of a namespace.
+func (w *writeCounter) inNamespace(ns string) map[string]int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	prefix := "/apis/cx.cxops.io/v1alpha1/namespaces/" + ns + "/"
+	out := map[string]int{}
+	for path, n := range w.counts {
+		if strings.HasPrefix(path, prefix) {
+			out[strings.TrimPrefix(path, prefix)] = n
+		}
+	}
+	return out
+}
+
+// since returns the objects of a namespace written since base (an inNamespace
+// result), with their number of new writes.
+func (w *writeCounter) since(ns string, base map[string]int) map[string]int {
+	out := map[string]int{}
+	for k, n := range w.inNamespace(ns) {
+		if n > base[k] {
+			out[k] = n - base[k]
+		}
+	}
+	return out
+}

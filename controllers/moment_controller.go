@@ -11,7 +11,6 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -39,6 +38,9 @@ type MomentReconciler struct {
 	Options  Options
 	// Notifications delivers engine transitions to this controller.
 	Notifications *queueSource
+	// Sources holds objectives whose source the SignalSource controller has not
+	// settled yet (nil holds nothing).
+	Sources *sourceSettling
 
 	grace      *graceTracker
 	firstSight firstSight
@@ -89,11 +91,15 @@ func (r *MomentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	// Objectives are evaluated only against a journey and stage that exist.
 	outcome := r.resolveJourney(ctx, m)
 	var resolved resolvedObjectives
+	var held []string
+	var holdFor time.Duration
 	if outcome.ready {
 		resolved = resolveObjectives(ctx, r.Client, m.Namespace, m.Spec.Objectives, providers.QueryData{
 			Name: m.Name, Namespace: m.Namespace, Labels: m.Labels,
 		}, m.Status.Objectives)
-		r.Engine.Set(owner, resolved.regs)
+		var regs []engine.Registration
+		regs, held, holdFor = r.Sources.hold(owner, resolved.regs)
+		r.Engine.Set(owner, regs)
 	} else {
 		r.Engine.Remove(owner)
 		resolved = notEvaluated(m.Spec.Objectives, outcome.message)
@@ -102,6 +108,7 @@ func (r *MomentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		r.Engine.TriggerOwner(owner)
 	}
 	snap, _ := r.Engine.Snapshot(owner)
+	snap = withHeld(snap, held)
 	if objectives := resolved.outcomeWith(snap); outcome.ready || (objectives.stalled && !outcome.stalled) {
 		outcome = objectives
 	}
@@ -126,7 +133,7 @@ func (r *MomentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	r.summarize(m, outcome, evaluating)
 	r.recordTransitions(ctx, before, m)
 
-	wake := minPositive(stallIn, r.untilHeartbeat(before, now))
+	wake := minPositive(minPositive(stallIn, holdFor), r.untilHeartbeat(before, now))
 	switch c := classify(before.Status.Objectives, m.Status.Objectives, before.Status.Conditions, m.Status.Conditions); {
 	case c == changeTransition || before.Status.ObservedGeneration != m.Status.ObservedGeneration ||
 		before.Status.Health != m.Status.Health || before.Status.Drifting != m.Status.Drifting ||
@@ -137,7 +144,8 @@ func (r *MomentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 			r.Notifications.EnqueueAt(req.NamespacedName, now.Add(minPositive(wake, until)))
 			return ctrl.Result{}, taskErr
 		}
-	case r.untilHeartbeat(before, now) > 0:
+	case r.untilHeartbeat(before, now) > 0 || len(held) > 0:
+		// A held objective has no new value to refresh: its heartbeat waits.
 		r.Notifications.EnqueueAt(req.NamespacedName, now.Add(wake))
 		return ctrl.Result{}, taskErr
 	}
@@ -147,8 +155,8 @@ func (r *MomentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	} else if wrote {
 		r.lag.wrote(req.String(), m.ResourceVersion)
 	}
-	// Heartbeats follow the injected clock; jitter spreads them out.
-	r.Notifications.EnqueueAt(req.NamespacedName, now.Add(minPositive(stallIn, wait.Jitter(r.Options.Heartbeat, 0.05))))
+	// Heartbeats follow the injected clock; each moment's phase spreads them out.
+	r.Notifications.EnqueueAt(req.NamespacedName, now.Add(minPositive(stallIn, r.untilHeartbeat(m, now))))
 	return ctrl.Result{}, taskErr
 }
 
@@ -287,11 +295,14 @@ func (r *MomentReconciler) summarize(m *cxv1.Moment, outcome readiness, evaluati
 	m.Status.ObservedGeneration = m.Generation
 }
 
+// untilHeartbeat is how long until the moment's next heartbeat is due (see
+// nextHeartbeat), 0 or less when it is due.
 func (r *MomentReconciler) untilHeartbeat(m *cxv1.Moment, now time.Time) time.Duration {
 	if m.Status.LastHeartbeatTime == nil {
 		return 0
 	}
-	return m.Status.LastHeartbeatTime.Add(r.Options.Heartbeat).Sub(now)
+	phase := heartbeatPhase(m.Namespace, m.Name, m.UID, r.Options.Heartbeat)
+	return nextHeartbeat(m.Status.LastHeartbeatTime.Time, phase, r.Options.Heartbeat).Sub(now)
 }
 
 // recordTransitions logs every change of an objective's state and of the

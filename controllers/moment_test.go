@@ -265,17 +265,19 @@ func TestStableSignalsWriteNothingBetweenHeartbeats(t *testing.T) {
 			g.Expect(snap[0].State.LastEvaluated).To(BeTemporally(">=", now.Add(-time.Second)))
 		}, timeout, poll).Should(Succeed())
 	}
-	// 4 minutes of evaluations every 10s with a stable value: no writes.
-	for range 24 {
+	// Evaluations every 10s with a stable value until the moment's heartbeat
+	// (between 2.5 and 7.5 minutes after the last write, at the moment's phase):
+	// no writes.
+	cur := get(g, m)
+	due := nextHeartbeat(cur.Status.LastHeartbeatTime.Time, heartbeatPhase(ns, "stock", cur.UID, system.Options.Heartbeat), system.Options.Heartbeat)
+	for testClock.Now().Add(10 * time.Second).Before(due) {
 		step()
 	}
 	g.Consistently(func() int { return writes.of("moments", ns, "stock") }, time.Second, poll).Should(Equal(base))
 	g.Expect(get(g, m).Status.Objectives[0].LastEvaluated).To(Equal(firstEval))
 
-	// The heartbeat is due after 5 minutes: exactly one write refreshes the values.
-	for range 8 {
-		step()
-	}
+	// The heartbeat is due: exactly one write refreshes the values.
+	step()
 	g.Eventually(func() int { return writes.of("moments", ns, "stock") }, timeout, poll).Should(Equal(base + 1))
 	// The counter counts requests as they are sent: read the result once applied.
 	g.Eventually(func(g Gomega) {

@@ -2,11 +2,14 @@ package controllers
 
 import (
 	"context"
+	"slices"
+	"sync"
 	"time"
 
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -40,14 +43,96 @@ func readyStatus(o client.Object) string {
 	return ""
 }
 
-// batched enqueues the objects keys maps an event's object to after delay; the
-// workqueue keeps one pending entry per key, so a burst of events makes one
-// reconcile.
-func batched(delay time.Duration, keys func(client.Object) []types.NamespacedName) handler.EventHandler {
+// measureThrottle paces the measures an object (a journey) makes of the objects
+// it aggregates (its moments). The first change after a quiet time is measured
+// after first, gathering a burst into one reconcile. While the aggregated
+// objects keep changing en masse (at least burst events gathered by the previous
+// measure: thousands of moments converging), measures come at most once per
+// every. A change always leads to a measure that starts after it, so the final
+// state is always measured. The workqueue's delays are wall-clock time, and so
+// is the throttle's clock.
+type measureThrottle struct {
+	clock        clock.PassiveClock
+	first, every time.Duration
+	burst        int
+
+	mu      sync.Mutex
+	windows map[types.NamespacedName]measureWindow
+}
+
+// measureWindow is the measure scheduled for one object and the events it
+// gathers.
+type measureWindow struct {
+	due    time.Time
+	events int
+}
+
+func newMeasureThrottle(first, every time.Duration, burst int) *measureThrottle {
+	return &measureThrottle{clock: clock.RealClock{}, first: first, every: every, burst: burst,
+		windows: map[types.NamespacedName]measureWindow{}}
+}
+
+// schedule returns when to measure key after a change, and false when a
+// measure that starts after now is already scheduled.
+func (t *measureThrottle) schedule(key types.NamespacedName) (time.Duration, bool) {
+	now := t.clock.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	w, ok := t.windows[key]
+	if ok && w.due.After(now) {
+		w.events++
+		t.windows[key] = w
+		return 0, false
+	}
+	due := now.Add(t.first)
+	if ok && w.events >= t.burst && w.due.Add(t.every).After(due) {
+		due = w.due.Add(t.every)
+	}
+	t.windows[key] = measureWindow{due: due, events: 1}
+	return due.Sub(now), true
+}
+
+// measuring records that key is being measured now, whatever asked for it: the
+// window closes, and a change from now on is measured by a later reconcile.
+// (A queue may hand out a delayed key early, when the key was also added for
+// another reason: the measure scheduled then has run already.)
+func (t *measureThrottle) measuring(key types.NamespacedName) {
+	if t == nil {
+		return
+	}
+	now := t.clock.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if w, ok := t.windows[key]; ok && w.due.After(now) {
+		w.due = now
+		t.windows[key] = w
+	}
+}
+
+// forget drops what is kept for a deleted object.
+func (t *measureThrottle) forget(key types.NamespacedName) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.windows, key)
+}
+
+// handler enqueues the objects keys maps an event's object to, paced by the
+// throttle.
+func (t *measureThrottle) handler(keys func(client.Object) []types.NamespacedName) handler.EventHandler {
 	add := func(q workqueue.TypedRateLimitingInterface[reconcile.Request], objs ...client.Object) {
+		var seen []types.NamespacedName // an update counts once per key
 		for _, o := range objs {
 			for _, k := range keys(o) {
-				q.AddAfter(reconcile.Request{NamespacedName: k}, delay)
+				if slices.Contains(seen, k) {
+					continue
+				}
+				seen = append(seen, k)
+				if d, ok := t.schedule(k); ok {
+					q.AddAfter(reconcile.Request{NamespacedName: k}, d)
+				}
 			}
 		}
 	}

@@ -108,6 +108,14 @@ func CacheByObject() map[client.Object]cache.ByObject {
 
 var _ toolscache.TransformFunc = stripSecretMetadata
 
+// CacheTransform is the transform of every cached object (the manager's
+// cache.Options.DefaultTransform): it drops managed fields and kubectl's
+// last-applied-configuration annotation, which no controller reads and which
+// are most of an object's size (the annotation repeats the whole spec). Objects
+// are only ever patched, never updated from a cached copy, so nothing dropped
+// here is lost on the server.
+func CacheTransform() toolscache.TransformFunc { return stripSecretMetadata }
+
 // stripSecretMetadata drops what the controllers never read from a cached Secret:
 // managed fields and the last-applied-configuration annotation.
 func stripSecretMetadata(in any) (any, error) {

@@ -29,6 +29,16 @@ func Setup(mgr ctrl.Manager, opts Options) (*System, error) {
 	moments, journeys, tasks := newQueueSource(opts.Clock), newQueueSource(opts.Clock), newQueueSource(opts.Clock)
 	fetches := newFetchOutcomes(newQueueSource(opts.Clock))
 	registry := providers.NewRegistry()
+	notifyOwner := func(o engine.Owner) {
+		key := ctrlKey(o.Namespace, o.Name)
+		switch o.Kind {
+		case "Moment":
+			moments.Enqueue(key)
+		case "Journey":
+			journeys.Enqueue(key)
+		}
+	}
+	settling := newSourceSettling(opts.Clock, sourceSettleGrace, notifyOwner)
 	eng := engine.New(engine.Options{
 		Clock:      opts.Clock,
 		Providers:  registry,
@@ -40,15 +50,7 @@ func Setup(mgr ctrl.Manager, opts Options) (*System, error) {
 		SourceOutcome: fetches.observe,
 		// RateLimited on a source follows the egress load of its schedule.
 		LoadChanged: fetches.loadChanged,
-		Notify: func(o engine.Owner) {
-			key := ctrlKey(o.Namespace, o.Name)
-			switch o.Kind {
-			case "Moment":
-				moments.Enqueue(key)
-			case "Journey":
-				journeys.Enqueue(key)
-			}
-		},
+		Notify:      notifyOwner,
 	})
 	if err := mgr.Add(eng); err != nil {
 		return nil, err
@@ -70,9 +72,9 @@ func Setup(mgr ctrl.Manager, opts Options) (*System, error) {
 	sender := notify.NewSender(notify.Options{Policy: opts.Egress, Limiter: opts.Providers.Limiter})
 
 	reconcilers := []interface{ SetupWithManager(ctrl.Manager) error }{
-		&SignalSourceReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Registry: registry, Engine: eng, Options: opts, Fetches: fetches, Recorder: recorder, Requests: newSourceRequests(opts.Registerer), grace: grace},
-		&MomentReconciler{Client: mgr.GetClient(), Engine: eng, Recorder: recorder, Options: opts, Notifications: moments, grace: grace},
-		&JourneyReconciler{Client: mgr.GetClient(), Engine: eng, Options: opts, Notifications: journeys, Metrics: metrics, grace: grace},
+		&SignalSourceReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Registry: registry, Engine: eng, Options: opts, Fetches: fetches, Recorder: recorder, Requests: newSourceRequests(opts.Registerer), Settled: settling, grace: grace},
+		&MomentReconciler{Client: mgr.GetClient(), Engine: eng, Recorder: recorder, Options: opts, Notifications: moments, Sources: settling, grace: grace},
+		&JourneyReconciler{Client: mgr.GetClient(), Engine: eng, Options: opts, Notifications: journeys, Metrics: metrics, Sources: settling, grace: grace},
 		&RoadmapStreamReconciler{Client: mgr.GetClient(), Options: opts, grace: grace},
 		&RemediationTaskReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Options: opts, Sender: sender, Metrics: metrics, Deadlines: tasks},
 	}

@@ -49,6 +49,10 @@ type SignalSourceReconciler struct {
 	// Requests counts the HTTP requests sent to each source; nil counts nothing.
 	Requests *sourceRequests
 
+	// Settled learns when a source's provider is registered or refused, so that
+	// the objectives held until then are evaluated (nil: nothing waits).
+	Settled *sourceSettling
+
 	grace    *graceTracker
 	mu       sync.Mutex
 	failures map[types.NamespacedName]int
@@ -176,6 +180,7 @@ func (r *SignalSourceReconciler) connect(ctx context.Context, src *cxv1.SignalSo
 	p, err := providers.New(src.Spec, secrets, r.Options.Providers.WithLogger(sourceLogger(src)).WithOnRequest(r.Requests.counter(key)))
 	if err != nil {
 		r.Registry.Delete(key)
+		r.Settled.settle(key)
 		r.Engine.TriggerSource(key)
 		reason := providers.ReasonOf(err, cxv1.ReasonInvalidSpec)
 		if reason == cxv1.ReasonInvalidSpec {
@@ -185,6 +190,7 @@ func (r *SignalSourceReconciler) connect(ctx context.Context, src *cxv1.SignalSo
 		return ctrl.Result{RequeueAfter: r.backoff(src)}, waiting(reason, err.Error())
 	}
 	r.Registry.Set(key, p)
+	r.Settled.settle(key)
 	if changed := r.observeGeneration(src); changed {
 		// New values or settings: evaluate the objectives that use it now.
 		r.Engine.TriggerSource(key)
@@ -231,6 +237,7 @@ func (r *SignalSourceReconciler) forget(key types.NamespacedName) {
 	r.Fetches.forget(key.String())
 	r.Requests.forget(key.String())
 	r.Registry.Delete(key.String())
+	r.Settled.forget(key.String())
 	r.Engine.TriggerSource(key.String())
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -9,8 +9,9 @@ import (
 )
 
 // cacheOptions keeps the informer caches lean and free of what cxops may not hold:
-// managed fields are dropped from every cached object (nothing here reads them,
-// and they are most of an object's size), and Secrets are cached only when
+// managed fields and kubectl's last-applied-configuration annotation are dropped
+// from every cached object (nothing here reads them, and they are most of an
+// object's size; see controllers.CacheTransform), and Secrets are cached only when
 // labelled cx.cxops.io/usable-by=cxops, without kubectl's last-applied
 // annotation (see controllers.SecretCache). No other Secret, nor its metadata, is
 // listed, watched or cached.
@@ -20,7 +21,7 @@ import (
 func cacheOptions(syncPeriod time.Duration, namespaces []string) cache.Options {
 	o := cache.Options{
 		SyncPeriod:       &syncPeriod,
-		DefaultTransform: cache.TransformStripManagedFields(),
+		DefaultTransform: controllers.CacheTransform(),
 		ByObject:         controllers.CacheByObject(),
 	}
 	if len(namespaces) > 0 {
