@@ -85,8 +85,10 @@ func TestHeartbeatsOfMomentsCreatedAtOnceAreSpread(t *testing.T) {
 		}, timeout, poll).Should(Succeed())
 	}
 	// Every moment's first heartbeat after the mass creation is written within
-	// [t0 + period/2, t0 + 3/2 period), give or take the clock's 10 s steps, and
-	// they are spread evenly.
+	// [t0 + period/2, t0 + 3/2 period), give or take two of the clock's 10 s
+	// steps (each step waits for the engine, not for the moment's reconcile,
+	// which on a loaded machine may run after the next step), and they are
+	// spread evenly.
 	var first map[string]time.Duration
 	g.Eventually(func(g Gomega) {
 		first = writes.firstHeartbeats(ns, t0.Truncate(time.Second))
@@ -101,6 +103,6 @@ func TestHeartbeatsOfMomentsCreatedAtOnceAreSpread(t *testing.T) {
 		g.Expect(float64(count)).To(BeNumerically("<", 2*avg), "minute %d after the creation: %v", minute, perMinute)
 	}
 	for name, d := range first {
-		g.Expect(d).To(And(BeNumerically(">=", period/2), BeNumerically("<=", period*3/2+10*time.Second)), name)
+		g.Expect(d).To(And(BeNumerically(">=", period/2), BeNumerically("<=", period*3/2+20*time.Second)), name)
 	}
 }

@@ -50,8 +50,8 @@ func TestRestartWithStableSignalsWritesNothing(t *testing.T) {
 		// The journey has measured the final states (moments converging en masse
 		// are measured at most every 30 s).
 		jj := get(g, j)
-		g.Expect(jj.Status.Moments.Total).To(Equal(int32(n)))
-		g.Expect(jj.Status.DriftingMoments).To(Equal(int32(n / 4)))
+		g.Expect(jj.Status.Moments.Total).To(HaveValue(Equal(int32(n))))
+		g.Expect(jj.Status.DriftingMoments).To(HaveValue(Equal(int32(n / 4))))
 		g.Expect(cond(jj.Status.Conditions, cxv1.ReadyCondition).Status).To(Equal(metav1.ConditionTrue))
 		g.Expect(cond(get(g, stream(ns, "systems")).Status.Conditions, cxv1.ReadyCondition).Status).To(Equal(metav1.ConditionTrue))
 	}

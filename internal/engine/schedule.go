@@ -54,6 +54,10 @@ type group struct {
 	// fetched and failed are the outcome of the group's latest fetch of its
 	// provider, counted in its source's totals.
 	fetched, failed bool
+	// last is the observation of the group's latest evaluation (valid when
+	// evaluatedAt is set): an objective joining the group while it is fresh is
+	// evaluated with it at once.
+	last Observation
 }
 
 // sourceQueue is the due groups of one source waiting for a worker, and the
@@ -310,7 +314,45 @@ func (e *Engine) joinLocked(o *objective, now time.Time) {
 	o.group, o.gidx = g, len(g.members)
 	g.members = append(g.members, o)
 	e.setIntervalLocked(g, min(g.interval, o.spec.Interval))
+	if e.evaluateOnJoinLocked(g, o, now) {
+		return
+	}
 	e.soonLocked(g, now)
+}
+
+// evaluateOnJoinLocked evaluates an objective joining g at once when that costs
+// no request: with the group's latest observation while it is fresh (younger
+// than the group's interval, no fetch in flight), or by asking an in-memory
+// provider (the static one), which answers without I/O. The caller's Snapshot
+// then already holds the objective's state, so a new moment is written once,
+// evaluated, instead of Evaluating first; and joining does not pull the whole
+// group's next fetch forward. It reports whether it evaluated o.
+func (e *Engine) evaluateOnJoinLocked(g *group, o *objective, now time.Time) bool {
+	var obs Observation
+	switch {
+	case !g.evaluatedAt.IsZero() && g.startedAt.IsZero() && now.Sub(g.evaluatedAt) < g.interval:
+		obs = g.last
+	case g.src.traits.InMemory:
+		p := e.lookupLocked(g.src)
+		if p == nil {
+			return false
+		}
+		v, err := query(context.Background(), p, g.key.query)
+		obs = e.fetchResultOf(g.key, v, err, context.Background()).obs
+	default:
+		return false
+	}
+	o.state = Step(&o.spec, o.state, obs, now)
+	o.evaluated, o.stale = true, false
+	if g.evaluatedAt.IsZero() {
+		g.last, g.evaluatedAt = obs, now
+		if at := now.Add(e.staleAfter(g.interval)); e.sweepAt.IsZero() || at.Before(e.sweepAt) {
+			e.sweepAt = at
+		}
+	}
+	e.metrics.countEvaluations(1)
+	e.evals.Add(1)
+	return true
 }
 
 // leaveLocked takes an objective out of its group, removing the group when it was
@@ -728,7 +770,7 @@ func (e *Engine) evaluateLocked(g *group, obs Observation, now time.Time, owners
 			owners = append(owners, o.owner.key)
 		}
 	}
-	g.evaluatedAt = now
+	g.evaluatedAt, g.last = now, obs
 	if at := now.Add(e.staleAfter(g.interval)); e.sweepAt.IsZero() || at.Before(e.sweepAt) {
 		e.sweepAt = at
 	}
