@@ -127,6 +127,15 @@ func (r *MomentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	}
 	outcome, stallIn := r.grace.apply("moment/"+req.String(), outcome, before.Status.Conditions, now)
 	evaluating := r.firstSight.evaluating("moment/"+req.String(), m.Generation, before.Status.ObservedGeneration, before.Status.Conditions, snap)
+	if evaluating && outcome.ready && len(held) > 0 && before.Status.ObservedGeneration != m.Generation {
+		// Its sources are not registered yet (the manager has just started): they
+		// usually are within a second, and the moment is then written once,
+		// evaluated. The Evaluating status waits for them at most firstSightDefer.
+		if wait := r.firstSight.deferFor("moment/"+req.String(), m.Generation, now); wait > 0 {
+			r.Notifications.EnqueueAt(req.NamespacedName, now.Add(minPositive(wait, holdFor)))
+			return ctrl.Result{}, taskErr
+		}
+	}
 	if evaluating && outcome.ready {
 		outcome = waiting(cxv1.ReasonEvaluating, fmt.Sprintf("waiting for the first evaluation of generation %d", m.Generation))
 	}

@@ -295,6 +295,33 @@ func logReadiness(log logr.Logger, before, after []metav1.Condition) {
 type firstSight struct {
 	mu      sync.Mutex
 	waiting map[string]int64
+	// deferred is when each key's generation was first deferred (deferFor).
+	deferred map[string]deferral
+}
+
+type deferral struct {
+	generation int64
+	since      time.Time
+}
+
+// firstSightDefer bounds how long the first status of a new generation waits for
+// its sources to be registered before it is written as Evaluating.
+const firstSightDefer = 2 * time.Second
+
+// deferFor reports how much longer the first status of key's generation may
+// wait (0: write it now). The wait starts at the first call for a generation.
+func (f *firstSight) deferFor(key string, generation int64, now time.Time) time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.deferred == nil {
+		f.deferred = map[string]deferral{}
+	}
+	d, ok := f.deferred[key]
+	if !ok || d.generation != generation {
+		d = deferral{generation: generation, since: now}
+		f.deferred[key] = d
+	}
+	return firstSightDefer - now.Sub(d.since)
 }
 
 func (f *firstSight) evaluating(key string, generation, observed int64, conds []metav1.Condition, snap []engine.Result) bool {
@@ -309,6 +336,7 @@ func (f *firstSight) evaluating(key string, generation, observed int64, conds []
 	}
 	if !pending {
 		delete(f.waiting, key)
+		delete(f.deferred, key)
 		return false
 	}
 	if g, ok := f.waiting[key]; ok && g == generation {
@@ -326,6 +354,7 @@ func (f *firstSight) forget(key string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.waiting, key)
+	delete(f.deferred, key)
 }
 
 // minPositive returns the smaller of two durations, ignoring those that are not
