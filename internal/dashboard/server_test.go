@@ -220,6 +220,15 @@ func TestTaskFilters(t *testing.T) {
 			g.Expect(shown).To(Equal(contains(want, name)), "%s: %s", q, name)
 		}
 	}
+
+	// The page lists at most maxTaskRows tasks, the most urgent first (the open
+	// High one before the acknowledged Low one), and says how many it left out.
+	defer func(n int) { maxTaskRows = n }(maxTaskRows)
+	maxTaskRows = 1
+	_, body := get(s, "/tasks")
+	g.Expect(body).To(ContainSubstring(`data-task="stock-task"`))
+	g.Expect(body).NotTo(ContainSubstring(`data-task="chat-task"`))
+	g.Expect(body).To(ContainSubstring("2 match the filters: the 1 most urgent are listed; narrow the filters to see the others."))
 }
 
 func contains(list []string, s string) bool {

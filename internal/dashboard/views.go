@@ -143,14 +143,20 @@ type taskRow struct {
 type tasksView struct {
 	Filter taskFilter
 	Tasks  []taskRow
-	// Total is the number of tasks before filtering.
-	Total int
+	// Total is the number of tasks before filtering, Matched after it; at most
+	// maxTaskRows of them are listed (Tasks), the most urgent first.
+	Total, Matched int
 	// Teams, Severities and Phases are the filter's choices.
 	Teams      []string
 	Severities []string
 	Phases     []string
 	AllNS      bool
 }
+
+// maxTaskRows bounds the tasks page: a namespace with thousands of tasks gets
+// the most urgent ones and a note to narrow the filters, not a page that takes
+// seconds to render and to read.
+var maxTaskRows = 500
 
 func (s *Server) tasks(ctx context.Context, f taskFilter) (*tasksView, error) {
 	var list cxv1.RemediationTaskList
@@ -172,6 +178,9 @@ func (s *Server) tasks(ctx context.Context, f taskFilter) (*tasksView, error) {
 			teams[tv.Team] = true
 		}
 		if !f.match(tv) {
+			continue
+		}
+		if v.Matched++; len(v.Tasks) >= maxTaskRows {
 			continue
 		}
 		row := taskRow{TaskView: tv, Namespace: t.Namespace, Opened: t.CreationTimestamp.Time}
