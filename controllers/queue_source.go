@@ -57,10 +57,18 @@ func (q *queueSource) Enqueue(key types.NamespacedName) {
 // later call for the same key replaces the earlier deadline.
 func (q *queueSource) EnqueueAfter(key types.NamespacedName, d time.Duration) {
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	if t, ok := q.timers[key]; ok {
 		t.Stop()
+		delete(q.timers, key)
 	}
+	if d <= 0 {
+		// Already due: at once. A fake clock fires a timer for a past instant
+		// only when it is stepped again, which may never happen.
+		q.mu.Unlock()
+		q.Enqueue(key)
+		return
+	}
+	defer q.mu.Unlock()
 	q.timers[key] = q.clock.AfterFunc(d, func() {
 		q.mu.Lock()
 		delete(q.timers, key)
