@@ -182,6 +182,65 @@ func TestBlueprintValidation(t *testing.T) {
 		{"a SIPOC with 9 inputs", func(n string) client.Object {
 			return with(n, func(bp *cxv1.StageBlueprint) { bp.Backstage[0].SIPOC.Inputs = strs(9, "input %d") })
 		}, "spec.stages[0].blueprint.backstage[0].sipoc.inputs: Too many: 9: must have at most 8 items"},
+		// Every text a tenant writes in a blueprint is bounded, each bound refused
+		// one past it.
+		{"a frontstage action of 257 characters", func(n string) client.Object {
+			return with(n, func(bp *cxv1.StageBlueprint) { bp.Frontstage[0].Action = strings.Repeat("a", 257) })
+		}, "spec.stages[0].blueprint.frontstage[0].action: Too long: may not be more than 256"},
+		{"a frontstage touchpoint of 129 characters", func(n string) client.Object {
+			return with(n, func(bp *cxv1.StageBlueprint) { bp.Frontstage[0].Touchpoint = strings.Repeat("t", 129) })
+		}, "spec.stages[0].blueprint.frontstage[0].touchpoint: Too long: may not be more than 128"},
+		{"a frontstage team of 64 characters", func(n string) client.Object {
+			return with(n, func(bp *cxv1.StageBlueprint) { bp.Frontstage[0].Team = strings.Repeat("t", 64) })
+		}, "spec.stages[0].blueprint.frontstage[0].team: Too long: may not be more than 63"},
+		{"a frontstage channel that is not one", func(n string) client.Object {
+			return with(n, func(bp *cxv1.StageBlueprint) { bp.Frontstage[0].Channel = "Pigeon" })
+		}, "spec.stages[0].blueprint.frontstage[0].channel: Unsupported value"},
+		{"a process display name of 129 characters", func(n string) client.Object {
+			return with(n, func(bp *cxv1.StageBlueprint) { bp.Backstage[0].DisplayName = strings.Repeat("d", 129) })
+		}, "spec.stages[0].blueprint.backstage[0].displayName: Too long: may not be more than 128"},
+		{"a process owner of 64 characters", func(n string) client.Object {
+			return with(n, func(bp *cxv1.StageBlueprint) { bp.Backstage[0].Owner = strings.Repeat("o", 64) })
+		}, "spec.stages[0].blueprint.backstage[0].owner: Too long: may not be more than 63"},
+		{"a system name of 64 characters", func(n string) client.Object {
+			return with(n, func(bp *cxv1.StageBlueprint) {
+				long := strings.Repeat("s", 64)
+				bp.SupportSystems[0].Name, bp.Backstage[0].Systems, bp.Backstage[1].Systems = long, []string{long}, nil
+			})
+		}, "spec.stages[0].blueprint.backstage[0].systems[0]: Too long: may not be more than 63"},
+		{"a SIPOC supplier of 129 characters", func(n string) client.Object {
+			return with(n, func(bp *cxv1.StageBlueprint) { bp.Backstage[0].SIPOC.Suppliers = []string{strings.Repeat("s", 129)} })
+		}, "spec.stages[0].blueprint.backstage[0].sipoc.suppliers[0]: Too long: may not be more than 128"},
+		{"a SIPOC with 9 suppliers", func(n string) client.Object {
+			return with(n, func(bp *cxv1.StageBlueprint) { bp.Backstage[0].SIPOC.Suppliers = strs(9, "supplier %d") })
+		}, "spec.stages[0].blueprint.backstage[0].sipoc.suppliers: Too many: 9: must have at most 8 items"},
+		{"a SIPOC input of 129 characters", func(n string) client.Object {
+			return with(n, func(bp *cxv1.StageBlueprint) { bp.Backstage[0].SIPOC.Inputs = []string{strings.Repeat("i", 129)} })
+		}, "spec.stages[0].blueprint.backstage[0].sipoc.inputs[0]: Too long: may not be more than 128"},
+		{"a SIPOC with 9 outputs", func(n string) client.Object {
+			return with(n, func(bp *cxv1.StageBlueprint) { bp.Backstage[0].SIPOC.Outputs = strs(9, "output %d") })
+		}, "spec.stages[0].blueprint.backstage[0].sipoc.outputs: Too many: 9: must have at most 8 items"},
+		{"a SIPOC output of 129 characters", func(n string) client.Object {
+			return with(n, func(bp *cxv1.StageBlueprint) { bp.Backstage[0].SIPOC.Outputs = []string{strings.Repeat("o", 129)} })
+		}, "spec.stages[0].blueprint.backstage[0].sipoc.outputs[0]: Too long: may not be more than 128"},
+		{"a SIPOC with 9 customers", func(n string) client.Object {
+			return with(n, func(bp *cxv1.StageBlueprint) { bp.Backstage[0].SIPOC.Customers = strs(9, "customer %d") })
+		}, "spec.stages[0].blueprint.backstage[0].sipoc.customers: Too many: 9: must have at most 8 items"},
+		{"a SIPOC customer of 129 characters", func(n string) client.Object {
+			return with(n, func(bp *cxv1.StageBlueprint) { bp.Backstage[0].SIPOC.Customers = []string{strings.Repeat("c", 129)} })
+		}, "spec.stages[0].blueprint.backstage[0].sipoc.customers[0]: Too long: may not be more than 128"},
+		{"a support system name of 64 characters", func(n string) client.Object {
+			return with(n, func(bp *cxv1.StageBlueprint) {
+				bp.Backstage[0].Systems, bp.Backstage[1].Systems = nil, nil
+				bp.SupportSystems[0].Name = strings.Repeat("s", 64)
+			})
+		}, "spec.stages[0].blueprint.supportSystems[0].name: Too long: may not be more than 63"},
+		{"a support system description of 257 characters", func(n string) client.Object {
+			return with(n, func(bp *cxv1.StageBlueprint) { bp.SupportSystems[0].Description = strings.Repeat("d", 257) })
+		}, "spec.stages[0].blueprint.supportSystems[0].description: Too long: may not be more than 256"},
+		{"a support system owner of 64 characters", func(n string) client.Object {
+			return with(n, func(bp *cxv1.StageBlueprint) { bp.SupportSystems[0].Owner = strings.Repeat("o", 64) })
+		}, "spec.stages[0].blueprint.supportSystems[0].owner: Too long: may not be more than 63"},
 		{"a vision of 1025 characters", func(n string) client.Object {
 			j := with(n, func(*cxv1.StageBlueprint) {}).(*cxv1.Journey)
 			j.Spec.Vision = strings.Repeat("v", 1025)
