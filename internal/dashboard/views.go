@@ -8,6 +8,7 @@ import (
 
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cxv1 "github.com/cxops/cxops/api/v1alpha1"
@@ -104,7 +105,7 @@ func lanes(j *cxv1.Journey) *blueprintLanes {
 				pv := processView{BackstageProcess: p, Health: string(cxv1.HealthUnknown)}
 				if ps, ok := status[st.Name][p.Name]; ok {
 					pv.Health = plugin.HealthOrUnknown(ps.Health)
-					pv.ControlPoints, pv.Drifting, pv.Moments = deref(ps.ControlPoints), deref(ps.Drifting), ps.Moments
+					pv.ControlPoints, pv.Drifting, pv.Moments = ptr.Deref(ps.ControlPoints, 0), ptr.Deref(ps.Drifting, 0), ps.Moments
 				}
 				ls.Backstage = append(ls.Backstage, pv)
 			}
@@ -253,7 +254,7 @@ func (s *Server) streams(ctx context.Context) (*streamsView, error) {
 	v := &streamsView{}
 	for _, rs := range list.Items {
 		sv := streamView{Namespace: rs.Namespace, Name: rs.Name, Category: string(rs.Spec.Category), Owner: rs.Spec.Owner,
-			Vision: rs.Spec.Vision, Progress: deref(rs.Status.Progress), AtRisk: deref(rs.Status.AtRisk), OpenTasks: deref(rs.Status.OpenRemediations),
+			Vision: rs.Spec.Vision, Progress: ptr.Deref(rs.Status.Progress, 0), AtRisk: ptr.Deref(rs.Status.AtRisk, 0), OpenTasks: ptr.Deref(rs.Status.OpenRemediations, 0),
 			OnTrack: string(metav1.ConditionUnknown)}
 		if c := apimeta.FindStatusCondition(rs.Status.Conditions, cxv1.OnTrackCondition); c != nil && rs.Status.ObservedGeneration == rs.Generation {
 			sv.OnTrack, sv.OnTrackWhy = string(c.Status), c.Message
@@ -271,8 +272,8 @@ func (s *Server) streams(ctx context.Context) (*streamsView, error) {
 			}
 			if is, ok := status[in.Name]; ok {
 				iv.AtRisk, iv.Message = is.AtRisk != nil && *is.AtRisk, is.Message
-				if deref(is.ObjectivesAddressed) > 0 {
-					iv.Attained = fmt.Sprintf("%d/%d", deref(is.ObjectivesAttained), deref(is.ObjectivesAddressed))
+				if ptr.Deref(is.ObjectivesAddressed, 0) > 0 {
+					iv.Attained = fmt.Sprintf("%d/%d", ptr.Deref(is.ObjectivesAttained, 0), ptr.Deref(is.ObjectivesAddressed, 0))
 				}
 			}
 			sv.Initiatives = append(sv.Initiatives, iv)
@@ -287,12 +288,4 @@ func (s *Server) listOptions() []client.ListOption {
 		return nil
 	}
 	return []client.ListOption{client.InNamespace(s.namespace)}
-}
-
-// deref is the value of a count, 0 when it is unset.
-func deref(p *int32) int32 {
-	if p == nil {
-		return 0
-	}
-	return *p
 }

@@ -299,7 +299,7 @@ func blueprintView(s *cxv1.Stage, st *cxv1.StageStatus, moments []cxv1.Moment) *
 		}
 		bv.Backstage = append(bv.Backstage, ProcessView{
 			Name: p.Name, DisplayName: p.DisplayName, Owner: p.Owner, Systems: p.Systems, SIPOC: sipocOrNil(p.SIPOC),
-			Health: healthOrUnknown(ps.Health), ControlPoints: deref(ps.ControlPoints), Drifting: deref(ps.Drifting), Moments: ps.Moments,
+			Health: healthOrUnknown(ps.Health), ControlPoints: ptr.Deref(ps.ControlPoints, 0), Drifting: ptr.Deref(ps.Drifting, 0), Moments: ps.Moments,
 		})
 	}
 	return bv
@@ -494,12 +494,4 @@ func sipocOrNil(s cxv1.SIPOC) *cxv1.SIPOC {
 		return nil
 	}
 	return &s
-}
-
-// deref is the value of a count, 0 when it is unset.
-func deref(p *int32) int32 {
-	if p == nil {
-		return 0
-	}
-	return *p
 }
