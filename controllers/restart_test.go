@@ -84,3 +84,33 @@ func TestRestartWithStableSignalsWritesNothing(t *testing.T) {
 	g.Consistently(func() map[string]int { return writes.since(ns, base) }, 3*time.Second, poll).Should(BeEmpty())
 	converged(g)
 }
+
+// Issue 12: the bench saw the SignalSource controller write in the two minutes
+// after a restart. The first probe of the new process refreshed lastProbeTime
+// because it was older than half the probe interval (5 minutes), though the
+// previous process had probed on time and the next probe was not due.
+func TestRestartKeepsARecentProbeTime(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	src := staticSource(ns, "figures", map[string]string{"stock": "99.8"})
+	create(g, src)
+	var probed time.Time
+	g.Eventually(func(g Gomega) {
+		s := get(g, src)
+		g.Expect(cond(s.Status.Conditions, cxv1.ReadyCondition).Status).To(Equal(metav1.ConditionTrue))
+		g.Expect(s.Status.LastProbeTime).NotTo(BeNil())
+		probed = s.Status.LastProbeTime.Time
+	}, timeout, poll).Should(Succeed())
+	// Three minutes of the probe interval pass; then the manager restarts.
+	testClock.Step(3 * time.Minute)
+	base := writes.inNamespace(ns)
+	g.Expect(restartManager()).To(Succeed())
+	g.Eventually(func() bool {
+		_, ok := system.Registry.Get(ns + "/figures")
+		return ok
+	}, timeout, poll).Should(BeTrue(), "the new manager registers the source")
+	g.Consistently(func() map[string]int { return writes.since(ns, base) }, 3*time.Second, poll).Should(BeEmpty())
+	// The next probe, one interval later (wall-clock requeue), refreshes it:
+	// TestProbeTimeDue.
+	g.Expect(get(g, src).Status.LastProbeTime.Time).To(Equal(probed))
+}

@@ -77,6 +77,8 @@ func (r *SignalSourceReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		return ctrl.Result{}, nil
 	}
 	key := req.String()
+	// The first reconcile of this source in this process (a start, a failover).
+	fresh := !r.knows(req.NamespacedName)
 	if err := r.firstSight(ctx, src); err != nil {
 		return done(ctrl.Result{}, err)
 	}
@@ -94,9 +96,7 @@ func (r *SignalSourceReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	r.recordTransitions(ctx, before, src)
 	if outcome.ready {
 		now := metav1.NewTime(r.Options.Clock.Now()).Rfc3339Copy()
-		last := before.Status.LastProbeTime
-		// The probe time is refreshed at most once per probe interval: no churn.
-		if last == nil || !readyIn(before) || now.Sub(last.Time) >= r.Options.ProbeInterval/2 {
+		if probeTimeDue(before.Status.LastProbeTime, readyIn(before), now.Time, r.Options.ProbeInterval, fresh) {
 			src.Status.LastProbeTime = &now
 		}
 	}
@@ -215,6 +215,32 @@ func (r *SignalSourceReconciler) connect(ctx context.Context, src *cxv1.SignalSo
 	r.resetBackoff(src)
 	return ctrl.Result{RequeueAfter: wait.Jitter(r.Options.ProbeInterval, 0.1)},
 		ready(cxv1.ReasonSucceeded, "the "+providers.Kind(src.Spec)+" source answered the probe")
+}
+
+// probeTimeDue reports whether a successful probe at now refreshes lastProbeTime
+// (last): always when there is none or the source was not ready, otherwise at most
+// once per probe interval, so that reconciles between probes write nothing. The
+// first probe of a process (fresh: a start or a failover) refreshes it only when
+// the previous process missed a probe (last is older than the interval and its
+// jitter); otherwise the next probe, one interval later, does: a restart writes
+// nothing, and lastProbeTime is never more than about two intervals old.
+func probeTimeDue(last *metav1.Time, wasReady bool, now time.Time, interval time.Duration, fresh bool) bool {
+	if last == nil || !wasReady {
+		return true
+	}
+	age := now.Sub(last.Time)
+	if fresh {
+		return age > interval+interval/10
+	}
+	return age >= interval/2
+}
+
+// knows reports whether this process has reconciled the source before.
+func (r *SignalSourceReconciler) knows(k types.NamespacedName) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.seen[k]
+	return ok
 }
 
 // observeGeneration reports whether this generation of the source is new to the

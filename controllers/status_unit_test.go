@@ -5,6 +5,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/cxops/cxops/internal/engine"
 )
@@ -23,4 +24,27 @@ func TestFirstSightDeferIsBounded(t *testing.T) {
 	// Evaluated: nothing is kept for the key.
 	g.Expect(f.evaluating("m", 2, 1, nil, []engine.Result{{Evaluated: true}})).To(BeFalse())
 	g.Expect(f.deferred).NotTo(HaveKey("m"))
+}
+
+// TestProbeTimeDue: lastProbeTime is set when missing or after a failure, then
+// refreshed at most once per probe interval; the first probe of a process leaves a
+// recent time alone (no write after a restart) and refreshes one the previous
+// process let go stale; the following probe, one interval later, refreshes it.
+func TestProbeTimeDue(t *testing.T) {
+	g := NewWithT(t)
+	const interval = 5 * time.Minute
+	t0 := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	last := &metav1.Time{Time: t0}
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	g.Expect(probeTimeDue(nil, true, at(0), interval, false)).To(BeTrue())
+	g.Expect(probeTimeDue(last, false, at(time.Second), interval, false)).To(BeTrue(), "recovered")
+	g.Expect(probeTimeDue(last, true, at(2*time.Minute), interval, false)).To(BeFalse(), "between probes")
+	g.Expect(probeTimeDue(last, true, at(interval), interval, false)).To(BeTrue(), "the next probe")
+	// After a restart.
+	g.Expect(probeTimeDue(nil, true, at(0), interval, true)).To(BeTrue())
+	g.Expect(probeTimeDue(last, false, at(time.Second), interval, true)).To(BeTrue())
+	g.Expect(probeTimeDue(last, true, at(3*time.Minute), interval, true)).To(BeFalse(), "probed on time before the restart")
+	g.Expect(probeTimeDue(last, true, at(interval+interval/10), interval, true)).To(BeFalse(), "still within the jitter")
+	g.Expect(probeTimeDue(last, true, at(6*time.Minute), interval, true)).To(BeTrue(), "a missed probe")
+	g.Expect(probeTimeDue(last, true, at(3*time.Minute+interval), interval, false)).To(BeTrue(), "the new process's next probe")
 }

@@ -642,9 +642,15 @@ func (b *bench) managerPhase(r *sizeResult, n int, label string, defaultLimits, 
 			r.managerBytes = len(data)
 		}
 	}
+	if err := p.saveHeap(b.ctx, "-converged.heap"); err != nil {
+		b.logf("heap profile: %v", err)
+	}
 	if steady {
 		if r.steady, err = b.steadyWindow(p, cw, w); err != nil {
 			return nil, err
+		}
+		if err := p.saveHeap(b.ctx, "-steady.heap"); err != nil {
+			b.logf("heap profile: %v", err)
 		}
 	}
 	res.rssMax = p.maxRSS(time.Time{}, time.Time{})

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -43,6 +44,33 @@ type managerProcess struct {
 	lastScrapeErr error
 	maxScrapeSize int
 	cancel        context.CancelFunc
+	pprofURL      string
+}
+
+// saveHeap writes the manager's heap profile (after a GC) to the manager's log
+// path with suffix; nothing without BENCH_PPROF.
+func (p *managerProcess) saveHeap(ctx context.Context, suffix string) error {
+	if p.pprofURL == "" {
+		return nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.pprofURL+"heap?gc=1", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	f, err := os.Create(strings.TrimSuffix(p.logPath, ".log") + suffix)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 type memSample struct {
@@ -64,6 +92,17 @@ func startManager(bin, logPath string, scrapeEvery time.Duration, args ...string
 	args = append(args,
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metricsPort), "--metrics-secure=false",
 		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probePort))
+	// BENCH_PPROF=1 serves the manager's profiler; the bench saves heap profiles
+	// next to the manager's log (saveHeap).
+	pprofURL := ""
+	if os.Getenv("BENCH_PPROF") != "" {
+		pprofPort, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, fmt.Sprintf("--pprof-bind-address=127.0.0.1:%d", pprofPort))
+		pprofURL = fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/", pprofPort)
+	}
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
@@ -79,6 +118,7 @@ func startManager(bin, logPath string, scrapeEvery time.Duration, args ...string
 		cmd: cmd, logPath: logPath, exited: make(chan struct{}),
 		metricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort),
 		readyURL:   fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort),
+		pprofURL:   pprofURL,
 	}
 	p.started = time.Now()
 	if err := cmd.Start(); err != nil {
