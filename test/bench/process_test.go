@@ -50,10 +50,16 @@ type managerProcess struct {
 // saveHeap writes the manager's heap profile (after a GC) to the manager's log
 // path with suffix; nothing without BENCH_PPROF.
 func (p *managerProcess) saveHeap(ctx context.Context, suffix string) error {
+	return p.saveProfile(ctx, "heap?gc=1", suffix)
+}
+
+// saveProfile writes the profile at the profiler's path to the manager's log path
+// with suffix; nothing without BENCH_PPROF.
+func (p *managerProcess) saveProfile(ctx context.Context, path, suffix string) error {
 	if p.pprofURL == "" {
 		return nil
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.pprofURL+"heap?gc=1", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.pprofURL+path, nil)
 	if err != nil {
 		return err
 	}
@@ -134,6 +140,18 @@ func startManager(bin, logPath string, scrapeEvery time.Duration, args ...string
 	p.cancel = cancel
 	go p.sampleMemory(ctx)
 	go p.scrapeLoop(ctx, scrapeEvery)
+	if pprofURL != "" {
+		// The CPU profile of the first 60 seconds: the convergence.
+		// The profiler listens once the manager has started: retry for 10s.
+		go func() {
+			for range 100 {
+				if p.saveProfile(ctx, "profile?seconds=60", "-start.cpu") == nil || ctx.Err() != nil {
+					return
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}()
+	}
 	return p, nil
 }
 
