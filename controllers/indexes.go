@@ -80,9 +80,10 @@ func sourceNames(objs []cxv1.Objective) []string {
 }
 
 // requestsFor lists objects of list's kind in the namespace whose index field holds
-// value, as reconcile requests.
+// value, as reconcile requests. It reads only their keys: the cache's own objects,
+// not copies (a source used by 5,000 moments would be 10 MB of garbage per call).
 func requestsFor(ctx context.Context, c client.Reader, list client.ObjectList, ns, field, value string) []reconcile.Request {
-	if err := c.List(ctx, list, client.InNamespace(ns), client.MatchingFields{field: value}); err != nil {
+	if err := c.List(ctx, list, client.InNamespace(ns), client.MatchingFields{field: value}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil
 	}
 	var reqs []reconcile.Request

@@ -114,7 +114,8 @@ func (r *JourneyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		return ctrl.Result{}, err
 	}
 	var tasks cxv1.RemediationTaskList
-	if err := r.List(ctx, &tasks, client.InNamespace(j.Namespace), client.MatchingLabels{LabelJourney: labelValue(j.Name)}); err != nil {
+	if err := r.List(ctx, &tasks, client.InNamespace(j.Namespace), client.MatchingLabels{LabelJourney: labelValue(j.Name)},
+		client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, err
 	}
 	measure(j, moments.Items, tasks.Items)

@@ -80,8 +80,9 @@ func (m *taskMetrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	// Read only: the cache's own objects, not a copy of every task per scrape.
 	var list cxv1.RemediationTaskList
-	if err := m.reader.List(ctx, &list); err != nil {
+	if err := m.reader.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
 		return
 	}
 	type key struct{ ns, journey, stream, severity, phase string }

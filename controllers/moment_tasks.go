@@ -62,7 +62,8 @@ func (r *MomentReconciler) ensureTasks(ctx context.Context, m *cxv1.Moment) erro
 // openTaskOf returns an unresolved task of the objective, if any.
 func (r *MomentReconciler) openTaskOf(ctx context.Context, m *cxv1.Moment, objective string) (string, error) {
 	var list cxv1.RemediationTaskList
-	if err := r.List(ctx, &list, client.InNamespace(m.Namespace), client.MatchingFields{indexTaskMoment: m.Name}); err != nil {
+	if err := r.List(ctx, &list, client.InNamespace(m.Namespace), client.MatchingFields{indexTaskMoment: m.Name},
+		client.UnsafeDisableDeepCopy); err != nil {
 		return "", err
 	}
 	for _, t := range list.Items {

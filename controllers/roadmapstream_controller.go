@@ -126,7 +126,8 @@ func (r *RoadmapStreamReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	st.Progress, st.ObjectivesAddressed, st.ObjectivesAttained, st.AtRisk = &progress, &addressed, &attained, &atRiskCount
 
 	var tasks cxv1.RemediationTaskList
-	if err := r.List(ctx, &tasks, client.InNamespace(s.Namespace), client.MatchingFields{indexTaskStream: s.Name}); err != nil {
+	if err := r.List(ctx, &tasks, client.InNamespace(s.Namespace), client.MatchingFields{indexTaskStream: s.Name},
+		client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, err
 	}
 	var open int32

@@ -2,11 +2,13 @@ package controllers
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"sync"
 	"time"
 
+	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -34,7 +36,7 @@ func patchStatus(ctx context.Context, c client.Client, before, obj client.Object
 	if equality.Semantic.DeepEqual(statusOf(before), statusOf(obj)) {
 		return false, nil
 	}
-	err := c.Status().Patch(ctx, obj, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	err := c.Status().Patch(ctx, obj, statusMergePatch{before: statusOf(before), after: statusOf(obj), resourceVersion: before.GetResourceVersion()})
 	if err == nil {
 		return true, nil
 	}
@@ -42,6 +44,44 @@ func patchStatus(ctx context.Context, c client.Client, before, obj client.Object
 		reportRejectedStatus(ctx, c, before, err)
 	}
 	return false, fmt.Errorf("patching status: %w", err)
+}
+
+// statusMergePatch is the JSON merge patch of a status from before to after, with
+// the resourceVersion of the object it was computed from (the optimistic lock).
+// It is what client.MergeFromWithOptimisticLock sends for a status change, but
+// computed from the two statuses alone: MergeFrom copies both whole objects and
+// marshals and diffs their metadata and spec too, about half of the manager's
+// allocations while 10,000 moments converge.
+type statusMergePatch struct {
+	before, after   any
+	resourceVersion string
+}
+
+// statusDoc is the part of an object a status patch is computed from.
+type statusDoc struct {
+	Metadata *statusDocMeta `json:"metadata,omitempty"`
+	Status   any            `json:"status"`
+}
+
+type statusDocMeta struct {
+	ResourceVersion string `json:"resourceVersion"`
+}
+
+func (p statusMergePatch) Type() types.PatchType { return types.MergePatchType }
+
+func (p statusMergePatch) Data(client.Object) ([]byte, error) {
+	if p.resourceVersion == "" {
+		return nil, fmt.Errorf("a status patch needs the resourceVersion of the object it was computed from")
+	}
+	before, err := json.Marshal(statusDoc{Status: p.before})
+	if err != nil {
+		return nil, err
+	}
+	after, err := json.Marshal(statusDoc{Metadata: &statusDocMeta{ResourceVersion: p.resourceVersion}, Status: p.after})
+	if err != nil {
+		return nil, err
+	}
+	return jsonpatch.CreateMergePatch(before, after)
 }
 
 // reportRejectedStatus writes only the Ready condition, False with reason
@@ -202,7 +242,7 @@ func (g *graceTracker) forget(key string) {
 // existingNames lists, for a message, the names of the objects of a kind in a
 // namespace: "existing: a, b, c" or "none exists in namespace ns".
 func existingNames(ctx context.Context, c client.Reader, list client.ObjectList, ns string) string {
-	if err := c.List(ctx, list, client.InNamespace(ns)); err != nil {
+	if err := c.List(ctx, list, client.InNamespace(ns), client.UnsafeDisableDeepCopy); err != nil {
 		return ""
 	}
 	items, err := apimeta.ExtractList(list)

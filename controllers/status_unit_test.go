@@ -6,6 +6,10 @@ import (
 
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	cxv1 "github.com/cxops/cxops/api/v1alpha1"
 
 	"github.com/cxops/cxops/internal/engine"
 )
@@ -47,4 +51,32 @@ func TestProbeTimeDue(t *testing.T) {
 	g.Expect(probeTimeDue(last, true, at(interval+interval/10), interval, true)).To(BeFalse(), "still within the jitter")
 	g.Expect(probeTimeDue(last, true, at(6*time.Minute), interval, true)).To(BeTrue(), "a missed probe")
 	g.Expect(probeTimeDue(last, true, at(3*time.Minute+interval), interval, false)).To(BeTrue(), "the new process's next probe")
+}
+
+// TestStatusMergePatch: the patch of a status change is the merge patch
+// client.MergeFromWithOptimisticLock would send (the changed and removed status
+// fields and the resourceVersion), computed from the statuses alone.
+func TestStatusMergePatch(t *testing.T) {
+	g := NewWithT(t)
+	before := &cxv1.Moment{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "stock", ResourceVersion: "42", Generation: 2},
+		Spec: cxv1.MomentSpec{Owner: "logistics"}}
+	before.Status.Health = cxv1.HealthHealthy
+	before.Status.ObservedGeneration = 1
+	before.Status.Objectives = []cxv1.ObjectiveStatus{{Name: "accuracy", State: cxv1.StateMet, Value: ptr.To("99.9")}}
+	after := before.DeepCopy()
+	after.Status.ObservedGeneration = 2
+	after.Status.Health = ""
+	after.Status.Objectives[0].Value = ptr.To("98")
+	statusOf := func(o client.Object) any { return o.(*cxv1.Moment).Status }
+
+	want, err := client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}).Data(after)
+	g.Expect(err).NotTo(HaveOccurred())
+	got, err := statusMergePatch{before: statusOf(before), after: statusOf(after), resourceVersion: before.ResourceVersion}.Data(after)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(got).To(MatchJSON(want))
+	g.Expect(got).To(MatchJSON(`{"metadata":{"resourceVersion":"42"},"status":{"health":null,"observedGeneration":2,` +
+		`"objectives":[{"name":"accuracy","state":"Met","value":"98"}]}}`))
+
+	_, err = statusMergePatch{before: statusOf(before), after: statusOf(after)}.Data(after)
+	g.Expect(err).To(HaveOccurred(), "no resourceVersion, no optimistic lock")
 }
