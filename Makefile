@@ -137,10 +137,11 @@ promtool-test: ## Unit-test the alerts with promtool (config/prometheus/alerts_t
 
 .PHONY: bench
 bench: ## Run the benchmark (docs/operations.md, "Sizing and benchmarks"): BENCH_SIZES, BENCH_RUNS, BENCH_HEARTBEAT, ...; prints the goals and sizing tables.
-	$(GO) build -o bin/manager ./cmd/manager
 	@mkdir -p bin/bench
+	@# Built as the image builds it (Dockerfile): static, trimmed, stripped.
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o bin/bench/manager ./cmd/manager
 	@assets="$$(hack/setup-envtest.sh | tail -n 1)"; \
-	CXOPS_BENCH=1 KUBEBUILDER_ASSETS="$$assets" BENCH_MANAGER="$(CURDIR)/bin/manager" \
+	CXOPS_BENCH=1 KUBEBUILDER_ASSETS="$$assets" BENCH_MANAGER="$(CURDIR)/bin/bench/manager" \
 	BENCH_OUT="$${BENCH_OUT:-$(CURDIR)/bin/bench/report.md}" BENCH_LOG_DIR="$${BENCH_LOG_DIR:-$(CURDIR)/bin/bench}" \
 	$(GO) test ./test/bench -run '^TestBench$$' -count=1 -v -timeout 180m
 

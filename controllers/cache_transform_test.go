@@ -1,7 +1,9 @@
 package controllers
 
 import (
+	"strings"
 	"testing"
+	"unsafe"
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
@@ -25,6 +27,12 @@ func TestCacheTransformDropsWhatNoControllerReads(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(out.(metav1.Object).GetManagedFields()).To(BeEmpty())
 	g.Expect(out.(metav1.Object).GetAnnotations()).To(Equal(map[string]string{cxv1.ReconcileRequestAnnotation: "now"}))
+
+	// Strings that cached objects have in common are shared (internal/intern).
+	other := moment(strings.Clone("ns"), "chat", "parts", "order", objective("accuracy", "figures", "stock", "99.5"))
+	_, err = CacheTransform()(other)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(unsafe.StringData(other.Namespace)).To(Equal(unsafe.StringData(m.Namespace)))
 
 	tomb := toolscache.DeletedFinalStateUnknown{Key: "ns/stock", Obj: m}
 	out, err = CacheTransform()(tomb)

@@ -1,6 +1,8 @@
 package controllers
 
 import (
+	"fmt"
+	"maps"
 	"testing"
 	"time"
 
@@ -27,5 +29,46 @@ func TestEnqueueAtAPastInstantEnqueuesNow(t *testing.T) {
 	clk.Step(2*time.Minute + time.Second)
 	q.EnqueueAt(key, deadline)
 	g.Expect(q.pending).To(HaveKey(key), "a deadline already passed enqueues at once")
-	g.Expect(q.timers).NotTo(HaveKey(key), "and replaces the earlier deadline")
+	g.Expect(q.byKey).NotTo(HaveKey(key), "and replaces the earlier deadline")
+	g.Expect(q.deadlines).To(BeEmpty())
+}
+
+// TestDeadlinesFireInOrderOnOneTimer: deadlines of many keys wait in one heap;
+// each key is enqueued when the clock passes its latest deadline, a replaced or
+// forgotten deadline never fires, and only one timer is armed at a time.
+func TestDeadlinesFireInOrderOnOneTimer(t *testing.T) {
+	g := NewWithT(t)
+	clk := testingclock.NewFakeClock(time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC))
+	q := newQueueSource(clk)
+	key := func(i int) types.NamespacedName {
+		return types.NamespacedName{Namespace: "shop", Name: fmt.Sprintf("m%03d", i)}
+	}
+	const n = 300
+	for i := range n {
+		q.EnqueueAfter(key(i), time.Duration(n-i)*time.Second) // the last key is due first
+	}
+	q.EnqueueAfter(key(0), 10*time.Minute) // replaced: due after every other
+	q.Forget(key(1))                       // deleted: never due
+	g.Expect(q.deadlines).To(HaveLen(n - 1))
+	g.Expect(clk.HasWaiters()).To(BeTrue())
+
+	pending := func() map[types.NamespacedName]struct{} {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		return maps.Clone(q.pending)
+	}
+	clk.Step(10 * time.Second) // keys n-10 .. n-1
+	g.Eventually(pending).Should(HaveLen(10))
+	for i := n - 10; i < n; i++ {
+		g.Expect(pending()).To(HaveKey(key(i)))
+	}
+	clk.Step(time.Duration(n) * time.Second)
+	g.Eventually(pending).Should(HaveLen(n - 2)) // all but the replaced and the forgotten
+	g.Expect(pending()).NotTo(HaveKey(key(0)))
+	g.Expect(pending()).NotTo(HaveKey(key(1)))
+	clk.Step(10 * time.Minute)
+	g.Eventually(pending).Should(HaveKey(key(0)))
+	g.Expect(pending()).NotTo(HaveKey(key(1)))
+	g.Expect(q.deadlines).To(BeEmpty())
+	g.Expect(q.byKey).To(BeEmpty())
 }
