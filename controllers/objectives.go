@@ -99,8 +99,11 @@ func resolveObjectives(ctx context.Context, c client.Reader, ns string, objs []c
 			worse(stalled(cxv1.ReasonInvalidSpec, msg))
 			continue
 		}
-		spec.Source = ns + "/" + src.Name
-		spec.Query = query
+		// The engine keeps these for as long as the objective lives: one copy of
+		// each text that many objectives share.
+		spec.Source = cacheStrings.String(ns + "/" + src.Name)
+		spec.Query = cacheStrings.String(query)
+		spec.Target = cacheStrings.String(spec.Target)
 		res.regs = append(res.regs, engine.Registration{Name: o.Name, Spec: spec, Initial: restoreState(prev, o.Name)})
 		if cond := apimeta.FindStatusCondition(src.Status.Conditions, cxv1.ReadyCondition); cond == nil || cond.Status != metav1.ConditionTrue {
 			msg := fmt.Sprintf("signal source %q is not ready", src.Name)

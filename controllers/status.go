@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	cxv1 "github.com/cxops/cxops/api/v1alpha1"
 	"github.com/cxops/cxops/internal/engine"
@@ -36,8 +37,20 @@ func patchStatus(ctx context.Context, c client.Client, before, obj client.Object
 	if equality.Semantic.DeepEqual(statusOf(before), statusOf(obj)) {
 		return false, nil
 	}
-	err := c.Status().Patch(ctx, obj, statusMergePatch{before: statusOf(before), after: statusOf(obj), resourceVersion: before.GetResourceVersion()})
+	// The answer is asked for as metadata only (PartialObjectMetadata): the
+	// new resourceVersion is all obj needs from it, since its status is what was
+	// sent. Decoding the whole object that a JSON answer holds was a tenth of the
+	// manager's CPU while 10,000 moments converged.
+	gvk, err := apiutil.GVKForObject(obj, c.Scheme())
+	if err != nil {
+		return false, err
+	}
+	answer := &metav1.PartialObjectMetadata{}
+	answer.SetGroupVersionKind(gvk)
+	answer.Namespace, answer.Name = obj.GetNamespace(), obj.GetName()
+	err = c.Status().Patch(ctx, answer, statusMergePatch{before: statusOf(before), after: statusOf(obj), resourceVersion: before.GetResourceVersion()})
 	if err == nil {
+		obj.SetResourceVersion(answer.ResourceVersion)
 		return true, nil
 	}
 	if apierrors.IsInvalid(err) {
