@@ -178,6 +178,9 @@ type Engine struct {
 	jobs  chan batch
 	wake  chan struct{}
 	evals atomic.Uint64 // objective evaluations, for tests and benchmarks
+	// seriesApart: the per-objective series are served by ObjectiveFamilies, not
+	// by the engine's collector (SeriesApart).
+	seriesApart atomic.Bool
 }
 
 // ownerEntry is one owner's registered objectives, in registration order.

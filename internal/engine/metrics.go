@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"cmp"
 	"errors"
+	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -122,16 +124,23 @@ type objectiveCollector struct {
 	stretch              *prometheus.Desc
 }
 
+// The names and help texts of the per-objective families, shared by the
+// collector's descriptions and ObjectiveFamilies.
+var (
+	nameValue, nameTarget, nameState = MetricObjectiveValue, MetricObjectiveTarget, MetricObjectiveState
+	helpValue                        = "Latest observed value of an objective; absent while there is no data."
+	helpTarget                       = "Target of an objective; bound is value, min, max or warning."
+	helpState                        = "1 for the objective's current state (Met, Warning, Breached, Drifting, Unknown); one series per objective."
+	one                              = 1.0
+)
+
 func newObjectiveCollector(e *Engine) *objectiveCollector {
 	return &objectiveCollector{
-		e: e,
-		value: prometheus.NewDesc(MetricObjectiveValue,
-			"Latest observed value of an objective; absent while there is no data.", objectiveLabels, nil),
-		target: prometheus.NewDesc(MetricObjectiveTarget,
-			"Target of an objective; bound is value, min, max or warning.",
+		e:     e,
+		value: prometheus.NewDesc(MetricObjectiveValue, helpValue, objectiveLabels, nil),
+		target: prometheus.NewDesc(MetricObjectiveTarget, helpTarget,
 			append(append([]string(nil), objectiveLabels...), "bound"), nil),
-		state: prometheus.NewDesc(MetricObjectiveState,
-			"1 for the objective's current state (Met, Warning, Breached, Drifting, Unknown); one series per objective.",
+		state: prometheus.NewDesc(MetricObjectiveState, helpState,
 			append(append([]string(nil), objectiveLabels...), "state"), nil),
 		stretch: prometheus.NewDesc(MetricSourceIntervalStretch,
 			"How many times longer than scheduled a source's intervals take because the calls to its host need more than the per-host egress rate allows; 1 when they fit.",
@@ -159,23 +168,14 @@ type objectiveSample struct {
 }
 
 // Collect implements prometheus.Collector: it copies what it needs under the lock
-// and builds the series outside it.
+// and builds the series outside it. The per-objective series are left out when
+// they are served apart (SeriesApart).
 func (c *objectiveCollector) Collect(ch chan<- prometheus.Metric) {
+	apart := c.e.seriesApart.Load()
 	c.e.mu.Lock()
-	n := 0
-	for _, ow := range c.e.owners {
-		n += len(ow.objs)
-	}
-	samples := make([]objectiveSample, 0, n)
-	for _, ow := range c.e.owners {
-		for _, o := range ow.objs {
-			samples = append(samples, objectiveSample{
-				labels:  [4]string{ow.key.Namespace, ow.key.Kind, ow.key.Name, o.name},
-				inRange: o.spec.Operator == v1alpha1.OpInRange, hasWarning: o.spec.HasWarning,
-				target: o.spec.Value, min: o.spec.Min, max: o.spec.Max, warning: o.spec.Warning,
-				value: o.state.Value, hasValue: o.state.HasValue, state: o.state.State,
-			})
-		}
+	var samples []objectiveSample
+	if !apart {
+		samples = c.e.objectiveSamplesLocked()
 	}
 	c.e.loadLocked()
 	type stretch struct {
@@ -195,6 +195,143 @@ func (c *objectiveCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.stretch, prometheus.GaugeValue, s.ratio, s.source)
 	}
 	c.series(samples, ch)
+}
+
+// objectiveSamplesLocked copies what every objective exports.
+func (e *Engine) objectiveSamplesLocked() []objectiveSample {
+	n := 0
+	for _, ow := range e.owners {
+		n += len(ow.objs)
+	}
+	samples := make([]objectiveSample, 0, n)
+	for _, ow := range e.owners {
+		for _, o := range ow.objs {
+			samples = append(samples, objectiveSample{
+				labels:  [4]string{ow.key.Namespace, ow.key.Kind, ow.key.Name, o.name},
+				inRange: o.spec.Operator == v1alpha1.OpInRange, hasWarning: o.spec.HasWarning,
+				target: o.spec.Value, min: o.spec.Min, max: o.spec.Max, warning: o.spec.Warning,
+				value: o.state.Value, hasValue: o.state.HasValue, state: o.state.State,
+			})
+		}
+	}
+	return samples
+}
+
+// SeriesApart takes the per-objective series (cxops_objective_value, _target and
+// _state) out of the engine's collector: ObjectiveFamilies serves them instead,
+// for a Gatherer that adds them to its registry's (the manager's /metrics). A
+// registry checks, hashes and sorts every series it gathers one by one; at
+// 10,000 objectives that cost more than building the series themselves.
+func (e *Engine) SeriesApart() { e.seriesApart.Store(true) }
+
+// ObjectiveFamilies returns the per-objective series as metric families, built in
+// a few bulk allocations and sorted as a registry sorts them; nil when there are
+// none. Families without a series are left out.
+func (e *Engine) ObjectiveFamilies() []*dto.MetricFamily {
+	e.mu.Lock()
+	samples := e.objectiveSamplesLocked()
+	e.mu.Unlock()
+	if len(samples) == 0 {
+		return nil
+	}
+	// Sorted by the label values in the order of the sorted label names:
+	// namespace, objective, owner, owner_kind.
+	slices.SortFunc(samples, func(a, b objectiveSample) int {
+		return cmp.Or(cmp.Compare(a.labels[0], b.labels[0]), cmp.Compare(a.labels[3], b.labels[3]),
+			cmp.Compare(a.labels[2], b.labels[2]), cmp.Compare(a.labels[1], b.labels[1]))
+	})
+	values, targets, states := 0, 0, 0
+	for i := range samples {
+		s := &samples[i]
+		if s.hasValue {
+			values++
+		}
+		targets++
+		if s.inRange {
+			targets++
+		}
+		if s.hasWarning {
+			targets++
+		}
+		if s.state != "" {
+			states++
+		}
+	}
+	total := values + targets + states
+	metrics := make([]dto.Metric, total)
+	gauges := make([]dto.Gauge, total)
+	ptrs := make([]*dto.Metric, total)
+	base := make([]dto.LabelPair, 4*len(samples))
+	refs := make([]*dto.LabelPair, 0, 4*values+5*(targets+states))
+	next := 0
+	add := func(v *float64, pairs []dto.LabelPair, first, last *dto.LabelPair) {
+		from := len(refs)
+		if first != nil {
+			refs = append(refs, first)
+		}
+		refs = append(refs, &pairs[0], &pairs[3], &pairs[2], &pairs[1])
+		if last != nil {
+			refs = append(refs, last)
+		}
+		gauges[next].Value = v
+		metrics[next].Label = refs[from:len(refs):len(refs)]
+		metrics[next].Gauge = &gauges[next]
+		ptrs[next] = &metrics[next]
+		next++
+	}
+	for i := range samples {
+		s := &samples[i]
+		pairs := base[4*i : 4*i+4 : 4*i+4]
+		pairs[0] = dto.LabelPair{Name: &labelNamespace, Value: &s.labels[0]}
+		pairs[1] = dto.LabelPair{Name: &labelOwnerKind, Value: &s.labels[1]}
+		pairs[2] = dto.LabelPair{Name: &labelOwner, Value: &s.labels[2]}
+		pairs[3] = dto.LabelPair{Name: &labelObjective, Value: &s.labels[3]}
+	}
+	var out []*dto.MetricFamily
+	family := func(name, help *string, from int) {
+		if next > from {
+			out = append(out, &dto.MetricFamily{Name: name, Help: help, Type: dto.MetricType_GAUGE.Enum(), Metric: ptrs[from:next:next]})
+		}
+	}
+	// cxops_objective_state, cxops_objective_target, cxops_objective_value: the
+	// families in name order, each sorted by its labels (bound comes first).
+	from := next
+	for i := range samples {
+		if s := &samples[i]; s.state != "" {
+			state := statePairs[string(s.state)]
+			if state == nil {
+				state = constPairs("state", string(s.state))[string(s.state)]
+			}
+			add(&one, base[4*i:4*i+4], nil, state)
+		}
+	}
+	family(&nameState, &helpState, from)
+	from = next
+	for _, bound := range []string{"max", "min", "value", "warning"} {
+		pair := boundPairs[bound]
+		for i := range samples {
+			s := &samples[i]
+			switch {
+			case bound == "max" && s.inRange:
+				add(&s.max, base[4*i:4*i+4], pair, nil)
+			case bound == "min" && s.inRange:
+				add(&s.min, base[4*i:4*i+4], pair, nil)
+			case bound == "value" && !s.inRange:
+				add(&s.target, base[4*i:4*i+4], pair, nil)
+			case bound == "warning" && s.hasWarning:
+				add(&s.warning, base[4*i:4*i+4], pair, nil)
+			}
+		}
+	}
+	family(&nameTarget, &helpTarget, from)
+	from = next
+	for i := range samples {
+		if s := &samples[i]; s.hasValue {
+			add(&s.value, base[4*i:4*i+4], nil, nil)
+		}
+	}
+	family(&nameValue, &helpValue, from)
+	return out
 }
 
 // Label names of the per-objective series, and the label pairs of their last

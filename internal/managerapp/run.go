@@ -189,6 +189,7 @@ func Run(ctx context.Context, cfg *rest.Config, f *Flags) error {
 	if err != nil {
 		return fmt.Errorf("setting up the controllers: %w", err)
 	}
+	serveObjectiveSeries(sys.Engine)
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}

@@ -3,7 +3,12 @@ package managerapp
 import (
 	"context"
 	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,7 +43,11 @@ func TestWatchNamespacesLimitsTheManager(t *testing.T) {
 
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
 	f := BindFlags(fs)
-	g.Expect(fs.Parse([]string{"--watch-namespaces=watched", "--metrics-bind-address=0",
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	g.Expect(err).NotTo(HaveOccurred())
+	metricsAddr := l.Addr().String()
+	g.Expect(l.Close()).To(Succeed())
+	g.Expect(fs.Parse([]string{"--watch-namespaces=watched", "--metrics-bind-address=" + metricsAddr, "--metrics-secure=false",
 		"--health-probe-bind-address=0"})).To(Succeed())
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -79,4 +88,33 @@ func TestWatchNamespacesLimitsTheManager(t *testing.T) {
 		Should(Equal(cxv1.HealthHealthy))
 	g.Consistently(func() int64 { return moment("other").Status.ObservedGeneration }, 3*time.Second, 100*time.Millisecond).
 		Should(BeZero(), "a namespace the manager does not watch is left alone")
+
+	metricsServeTheObjectiveSeries(t, metricsAddr)
+}
+
+// metricsServeTheObjectiveSeries: the manager's /metrics serves the
+// per-objective series, which the engine builds apart from the registry
+// (serveObjectiveSeries), next to the registry's own families: each series once.
+func metricsServeTheObjectiveSeries(t *testing.T, addr string) {
+	g := NewWithT(t)
+	labels := `namespace="watched",objective="accuracy",owner="stock",owner_kind="Moment"`
+	want := []string{
+		`cxops_objective_value{` + labels + `} 99.8`,
+		`cxops_objective_target{bound="value",` + labels + `} 99.5`,
+		`cxops_objective_state{` + labels + `,state="Met"} 1`,
+	}
+	g.Eventually(func(g Gomega) {
+		resp, err := http.Get(fmt.Sprintf("http://%s/metrics", addr))
+		g.Expect(err).NotTo(HaveOccurred())
+		defer func() { _ = resp.Body.Close() }()
+		body, err := io.ReadAll(resp.Body)
+		g.Expect(err).NotTo(HaveOccurred())
+		text := string(body)
+		for _, line := range want {
+			g.Expect(strings.Count(text, line+"\n")).To(Equal(1), line)
+		}
+		g.Expect(strings.Count(text, "# TYPE cxops_objective_state gauge")).To(Equal(1))
+		g.Expect(text).NotTo(ContainSubstring(`namespace="other"`), "nor the namespace it does not watch")
+		g.Expect(text).To(ContainSubstring("cxops_evaluations_total"), "the registry's own families")
+	}, time.Minute, 200*time.Millisecond).Should(Succeed())
 }
