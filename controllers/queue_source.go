@@ -9,6 +9,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 )
@@ -83,15 +86,26 @@ func (q *queueSource) Source() source.Source {
 func (q *queueSource) Enqueue(key types.NamespacedName) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.enqueueLocked(key)
+	q.enqueueLocked(key, false)
 }
 
-func (q *queueSource) enqueueLocked(key types.NamespacedName) {
+// enqueueLocked adds key to the queue. A deadline's reconcile (low: a heartbeat,
+// an escalation) has the low priority controller-runtime gives the objects of
+// the initial list and resyncs: it never goes ahead of a change (a transition
+// the engine reported, an edit) nor of an object not reconciled yet. At the
+// default client limits, 10,000 moments converging took 319 s with the
+// heartbeats of the first ones ahead of the last ones.
+func (q *queueSource) enqueueLocked(key types.NamespacedName, low bool) {
 	if q.queue == nil {
 		q.pending[key] = struct{}{}
 		return
 	}
-	q.queue.Add(reconcile.Request{NamespacedName: key})
+	req := reconcile.Request{NamespacedName: key}
+	if pq, ok := q.queue.(priorityqueue.PriorityQueue[reconcile.Request]); ok && low {
+		pq.AddWithOpts(priorityqueue.AddOpts{Priority: ptr.To(handler.LowPriority)}, req)
+		return
+	}
+	q.queue.Add(req)
 }
 
 // EnqueueAfter asks for a reconcile once d has passed on the injected clock (so
@@ -104,7 +118,7 @@ func (q *queueSource) EnqueueAfter(key types.NamespacedName, d time.Duration) {
 	if d <= 0 {
 		// Already due: at once. A fake clock fires a timer for a past instant
 		// only when it is stepped again, which may never happen.
-		q.enqueueLocked(key)
+		q.enqueueLocked(key, true)
 		return
 	}
 	dl := &deadline{key: key, at: q.clock.Now().Add(d)}
@@ -173,7 +187,7 @@ func (q *queueSource) fire() {
 	for len(q.deadlines) > 0 && !q.deadlines[0].at.After(now) {
 		dl := heap.Pop(&q.deadlines).(*deadline)
 		delete(q.byKey, dl.key)
-		q.enqueueLocked(dl.key)
+		q.enqueueLocked(dl.key, true)
 	}
 	q.armLocked()
 }

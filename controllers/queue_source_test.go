@@ -9,6 +9,10 @@ import (
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/types"
 	testingclock "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
 // TestEnqueueAtAPastInstantEnqueuesNow: a deadline armed after the clock has
@@ -71,4 +75,32 @@ func TestDeadlinesFireInOrderOnOneTimer(t *testing.T) {
 	g.Expect(pending()).NotTo(HaveKey(key(1)))
 	g.Expect(q.deadlines).To(BeEmpty())
 	g.Expect(q.byKey).To(BeEmpty())
+}
+
+// TestDeadlinesAreLowPriority: a deadline's reconcile (a heartbeat) waits behind
+// a change the engine reported and behind an object of the initial list added
+// before it, as controller-runtime's priority queue orders resyncs.
+func TestDeadlinesAreLowPriority(t *testing.T) {
+	g := NewWithT(t)
+	clk := testingclock.NewFakeClock(time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC))
+	pq := priorityqueue.New[reconcile.Request]("test")
+	defer pq.ShutDown()
+	q := newQueueSource(clk)
+	g.Expect(q.Source().Start(t.Context(), pq)).To(Succeed())
+	key := func(name string) types.NamespacedName { return types.NamespacedName{Namespace: "shop", Name: name} }
+
+	pq.AddWithOpts(priorityqueue.AddOpts{Priority: ptr.To(handler.LowPriority)}, reconcile.Request{NamespacedName: key("listed")})
+	q.EnqueueAfter(key("beat"), time.Minute)
+	clk.Step(time.Minute)
+	g.Eventually(pq.Len).Should(Equal(2))
+	q.EnqueueAt(key("due"), clk.Now().Add(-time.Second)) // already due: at once, low too
+	q.Enqueue(key("changed"))
+
+	var order []string
+	for range 4 {
+		item, _ := pq.Get()
+		order = append(order, item.Name)
+		pq.Done(item)
+	}
+	g.Expect(order).To(Equal([]string{"changed", "listed", "beat", "due"}))
 }
