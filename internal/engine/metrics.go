@@ -231,6 +231,11 @@ func (e *Engine) ObjectiveFamilies() []*dto.MetricFamily {
 	e.mu.Lock()
 	samples := e.objectiveSamplesLocked()
 	e.mu.Unlock()
+	return objectiveFamilies(samples)
+}
+
+// objectiveFamilies builds the families of samples (see ObjectiveFamilies).
+func objectiveFamilies(samples []objectiveSample) []*dto.MetricFamily {
 	if len(samples) == 0 {
 		return nil
 	}
@@ -352,87 +357,29 @@ func constPairs(name string, values ...string) map[string]*dto.LabelPair {
 	return out
 }
 
-// objectiveMetric is one per-objective series. A scrape of 10,000 objectives
-// exports some 40,000 of them: prometheus.NewConstMetric would build, validate
-// and sort every label pair of each (about 1 KiB and 22 allocations per series,
-// 40 MB per scrape, all of it live until the text is written). Here the labels
-// of one objective are built once per scrape, in a few bulk allocations, and
-// shared by its series (see BenchmarkScrape).
-type objectiveMetric struct {
+// builtMetric is one series of objectiveFamilies, sent through a collector (an
+// engine whose series are not served apart): it hands over the labels and the
+// gauge already built, which are immutable once collected.
+type builtMetric struct {
 	desc   *prometheus.Desc
-	labels []*dto.LabelPair
-	gauge  dto.Gauge
-	value  float64
+	metric *dto.Metric
 }
 
-func (m *objectiveMetric) Desc() *prometheus.Desc { return m.desc }
+func (m builtMetric) Desc() *prometheus.Desc { return m.desc }
 
-func (m *objectiveMetric) Write(out *dto.Metric) error {
-	m.gauge.Value = &m.value
-	out.Label, out.Gauge = m.labels, &m.gauge
+func (m builtMetric) Write(out *dto.Metric) error {
+	out.Label, out.Gauge = m.metric.Label, m.metric.Gauge
 	return nil
 }
 
-// series sends the per-objective series of samples. The labels of each series are
-// sorted by name, as client_golang sorts them: bound, namespace, objective,
-// owner, owner_kind, state.
+// series sends the per-objective series of samples, as objectiveFamilies builds
+// them.
 func (c *objectiveCollector) series(samples []objectiveSample, ch chan<- prometheus.Metric) {
-	count := 0
-	for i := range samples {
-		s := &samples[i]
-		count += 3 // a value, a target and the state
-		if s.inRange {
-			count++
-		}
-		if s.hasWarning {
-			count++
-		}
-	}
-	metrics := make([]objectiveMetric, 0, count)
-	base := make([]dto.LabelPair, 4*len(samples))
-	refs := make([]*dto.LabelPair, 0, 5*count)
-	send := func(desc *prometheus.Desc, v float64, labels []*dto.LabelPair) {
-		metrics = append(metrics, objectiveMetric{desc: desc, labels: labels, value: v})
-		ch <- &metrics[len(metrics)-1]
-	}
-	// with returns the labels of one series: extra (bound) first or (state) last.
-	with := func(pairs []dto.LabelPair, first, last *dto.LabelPair) []*dto.LabelPair {
-		from := len(refs)
-		if first != nil {
-			refs = append(refs, first)
-		}
-		// Sorted: namespace, objective, owner, owner_kind.
-		refs = append(refs, &pairs[0], &pairs[3], &pairs[2], &pairs[1])
-		if last != nil {
-			refs = append(refs, last)
-		}
-		return refs[from:len(refs):len(refs)]
-	}
-	for i := range samples {
-		s := &samples[i]
-		pairs := base[4*i : 4*i+4 : 4*i+4]
-		pairs[0] = dto.LabelPair{Name: &labelNamespace, Value: &s.labels[0]}
-		pairs[1] = dto.LabelPair{Name: &labelOwnerKind, Value: &s.labels[1]}
-		pairs[2] = dto.LabelPair{Name: &labelOwner, Value: &s.labels[2]}
-		pairs[3] = dto.LabelPair{Name: &labelObjective, Value: &s.labels[3]}
-		if s.hasValue {
-			send(c.value, s.value, with(pairs, nil, nil))
-		}
-		if s.inRange {
-			send(c.target, s.min, with(pairs, boundPairs["min"], nil))
-			send(c.target, s.max, with(pairs, boundPairs["max"], nil))
-		} else {
-			send(c.target, s.target, with(pairs, boundPairs["value"], nil))
-		}
-		if s.hasWarning {
-			send(c.target, s.warning, with(pairs, boundPairs["warning"], nil))
-		}
-		if s.state != "" {
-			state := statePairs[string(s.state)]
-			if state == nil {
-				state = constPairs("state", string(s.state))[string(s.state)]
-			}
-			send(c.state, 1, with(pairs, nil, state))
+	descs := map[string]*prometheus.Desc{MetricObjectiveValue: c.value, MetricObjectiveTarget: c.target, MetricObjectiveState: c.state}
+	for _, mf := range objectiveFamilies(samples) {
+		desc := descs[mf.GetName()]
+		for _, m := range mf.Metric {
+			ch <- builtMetric{desc: desc, metric: m}
 		}
 	}
 }

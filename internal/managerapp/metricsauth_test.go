@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -24,8 +23,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
-
-	"github.com/cxops/cxops/internal/testenv"
 )
 
 // serve sends one GET for path with the header Authorization (none when empty)
@@ -44,13 +41,8 @@ func serve(h http.Handler, path, authorization string) int {
 // SubjectAccessReview of service account tokens from the TokenRequest API, and
 // the answers cached.
 func TestMetricsAuthAgainstTheAPIServer(t *testing.T) {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Skip("needs the test control plane (KUBEBUILDER_ASSETS); make test sets it")
-	}
+	env := startTestEnv(t)
 	g := NewWithT(t)
-	env, err := testenv.Start()
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { _ = env.Stop() })
 	ctx := context.Background()
 	admin, err := kubernetes.NewForConfig(env.Config)
 	g.Expect(err).NotTo(HaveOccurred())

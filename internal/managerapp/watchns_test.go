@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -21,19 +20,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cxv1 "github.com/cxops/cxops/api/v1alpha1"
-	"github.com/cxops/cxops/internal/testenv"
 )
 
 // --watch-namespaces: the manager reconciles the namespaces it is given and
 // nothing else (the chart's watchNamespaces value, with Roles in each).
 func TestWatchNamespacesLimitsTheManager(t *testing.T) {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Skip("needs the test control plane (KUBEBUILDER_ASSETS); make test sets it")
-	}
+	env := startTestEnv(t)
 	g := NewWithT(t)
-	env, err := testenv.Start()
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { _ = env.Stop() })
 	scheme := runtime.NewScheme()
 	g.Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
 	g.Expect(cxv1.AddToScheme(scheme)).To(Succeed())
