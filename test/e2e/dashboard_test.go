@@ -259,10 +259,16 @@ func TestDashboardInTheBrowser(t *testing.T) {
 	step("the task appears on the card", chromedp.WaitVisible(chromedp.CSS(`#moment-stock-shown-is-real .open-tasks a`)))
 	t.Logf("drifting card and its task shown %s after the patch", time.Since(patched).Round(10*time.Millisecond))
 	g.Expect(eval(`window.cxNoReload === true`)).To(BeTrue(), "the page was reloaded")
-	text, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(`#moment-stock-shown-is-real [data-objective="stock-accuracy"]`)))
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(text).To(ContainSubstring("Drifting"))
-	g.Expect(text).To(ContainSubstring("98.1"))
+	// Read from the live document each time: a live update replaces the card, and
+	// a node found before it is gone (chromedp.Text then fails with "No node with
+	// given id found").
+	g.Eventually(func(g Gomega) {
+		text, err := chromedp.Run(bctx, chromedp.Evaluate[string](
+			`document.querySelector('#moment-stock-shown-is-real [data-objective="stock-accuracy"]')?.textContent ?? ""`))
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(text).To(ContainSubstring("Drifting"))
+		g.Expect(text).To(ContainSubstring("98.1"))
+	}, 10*time.Second, 100*time.Millisecond).Should(Succeed())
 
 	var tasks cxv1.RemediationTaskList
 	g.Expect(k8sClient.List(ctx, &tasks, client.InNamespace(ns))).To(Succeed())
