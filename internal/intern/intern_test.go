@@ -62,6 +62,7 @@ func TestObjectSharesCommonStrings(t *testing.T) {
 	g.Expect(same(*a.Spec.Objectives[0].Target.Value, *b.Spec.Objectives[0].Target.Value)).To(BeTrue())
 	g.Expect(same(a.Status.Conditions[0].Message, b.Status.Conditions[0].Message)).To(BeTrue())
 	g.Expect(same(*a.Status.Objectives[0].Value, *b.Status.Objectives[0].Value)).To(BeTrue())
+	g.Expect(sameMap(a.Labels, b.Labels)).To(BeTrue(), "equal labels are one map")
 	// What is unique to an object is not interned.
 	c := decode(t, "moment-00001")
 	tab.Object(c)
@@ -83,6 +84,48 @@ func TestTableIsBounded(t *testing.T) {
 	}
 	a := tab.String(strings.Clone("shared"))
 	g.Expect(same(tab.String(strings.Clone("shared")), a)).To(BeTrue())
+}
+
+func sameMap(a, b map[string]string) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+}
+
+// Only equal maps are shared, and only small ones; the shared maps are bounded as
+// the strings are.
+func TestOnlyEqualSmallMapsAreShared(t *testing.T) {
+	g := NewWithT(t)
+	var tab Table
+	a := tab.stringMap(map[string]string{"team": "logistics", "tier": "1"})
+	g.Expect(sameMap(a, tab.stringMap(map[string]string{"tier": "1", "team": "logistics"}))).To(BeTrue())
+	g.Expect(a).To(Equal(map[string]string{"team": "logistics", "tier": "1"}))
+	for _, other := range []map[string]string{
+		{"team": "logistics"},
+		{"team": "logistics", "tier": "2"},
+		{"team": "logistics", "tier": "1", "x": ""},
+		{"team": "logistics", "tier1": ""},
+	} {
+		b := tab.stringMap(other)
+		g.Expect(sameMap(a, b)).To(BeFalse(), "%v", other)
+		g.Expect(b).To(Equal(other))
+	}
+	// Values that hold what could separate entries are not confused.
+	x := tab.stringMap(map[string]string{"a": "1:b1:c"})
+	y := tab.stringMap(map[string]string{"a": "1", "b": "c"})
+	g.Expect(x).To(Equal(map[string]string{"a": "1:b1:c"}))
+	g.Expect(y).To(Equal(map[string]string{"a": "1", "b": "c"}))
+
+	large := map[string]string{}
+	for i := range MaxMapLen + 1 {
+		large[fmt.Sprint(i)] = "v"
+	}
+	g.Expect(sameMap(tab.stringMap(large), tab.stringMap(large))).To(BeFalse(), "a large map is not shared")
+	long := map[string]string{"note": strings.Repeat("x", MaxLen)}
+	g.Expect(sameMap(tab.stringMap(long), tab.stringMap(long))).To(BeFalse(), "a long map is not shared")
+
+	for i := range 2 * MaxEntries {
+		tab.stringMap(map[string]string{"i": fmt.Sprint(i)})
+		g.Expect(tab.MapLen()).To(BeNumerically("<=", MaxEntries))
+	}
 }
 
 // Object leaves alone what it cannot or must not change.
