@@ -356,7 +356,8 @@ func (r *MomentReconciler) recordTransitions(ctx context.Context, before, after 
 // Journeys and SignalSources they reference.
 func (r *MomentReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&cxv1.Moment{}, builder.WithPredicates(specOrRequestChanged())).
+		// The cacheLag sees every update first (specOrRequestChanged drops status writes).
+		For(&cxv1.Moment{}, builder.WithPredicates(r.lag.observe(), specOrRequestChanged())).
 		Watches(&cxv1.Journey{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			return requestsFor(ctx, r.Client, &cxv1.MomentList{}, o.GetNamespace(), indexMomentJourney, o.GetName())
 		}), builder.WithPredicates(predicate.GenerationChangedPredicate{})).

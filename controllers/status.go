@@ -18,6 +18,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	cxv1 "github.com/cxops/cxops/api/v1alpha1"
 	"github.com/cxops/cxops/internal/engine"
@@ -424,7 +426,9 @@ func minPositive(a, b time.Duration) time.Duration {
 // notification arriving quickly) waits for it instead of computing from a stale
 // copy: the patch would only be refused by the optimistic lock, a wasted request.
 // resourceVersions are opaque to clients, but every API server backed by etcd
-// issues them as increasing integers; any other form turns the guard off.
+// issues them as increasing integers; any other form turns the guard off. An
+// entry lives until the cache has the write (seen, from the watch), so that the
+// map holds only the writes in flight, not one entry per object.
 type cacheLag struct {
 	mu      sync.Mutex
 	written map[string]uint64
@@ -458,6 +462,38 @@ func (c *cacheLag) wrote(key, rv string) {
 		c.written = map[string]uint64{}
 	}
 	c.written[key] = v
+}
+
+// seen drops the entry of key once the cache holds cachedRV, the version of an
+// update the watch delivered, and it is not older than the last write.
+func (c *cacheLag) seen(key, cachedRV string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w, ok := c.written[key]
+	if !ok {
+		return
+	}
+	if cached, err := strconv.ParseUint(cachedRV, 10, 64); err != nil || cached >= w {
+		delete(c.written, key)
+	}
+}
+
+// len is the number of writes the cache has not seen yet.
+func (c *cacheLag) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.written)
+}
+
+// observe is a predicate that passes everything and tells the cacheLag of each
+// update the watch delivers: the cache now holds that version.
+func (c *cacheLag) observe() predicate.Predicate {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		if o := e.ObjectNew; o != nil {
+			c.seen(o.GetNamespace()+"/"+o.GetName(), o.GetResourceVersion())
+		}
+		return true
+	}}
 }
 
 func (c *cacheLag) forget(key string) {

@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	cxv1 "github.com/cxops/cxops/api/v1alpha1"
 
@@ -79,4 +80,31 @@ func TestStatusMergePatch(t *testing.T) {
 
 	_, err = statusMergePatch{before: statusOf(before), after: statusOf(after)}.Data(after)
 	g.Expect(err).To(HaveOccurred(), "no resourceVersion, no optimistic lock")
+}
+
+// TestCacheLagHoldsOnlyWritesInFlight: a write is remembered until the watch
+// delivers it (or a later version), so that the map does not keep an entry per
+// object between heartbeats; until then a reconcile from an older copy waits.
+func TestCacheLagHoldsOnlyWritesInFlight(t *testing.T) {
+	g := NewWithT(t)
+	var c cacheLag
+	observe := c.observe()
+	update := func(rv string) bool {
+		m := &cxv1.Moment{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "m", ResourceVersion: rv}}
+		return observe.Update(event.UpdateEvent{ObjectOld: m, ObjectNew: m})
+	}
+	c.wrote("ns/m", "10")
+	g.Expect(c.behind("ns/m", "9")).To(BeTrue())
+	g.Expect(update("9")).To(BeTrue(), "the observer passes every event")
+	g.Expect(c.len()).To(Equal(1), "an older version leaves the write in flight")
+	g.Expect(update("10")).To(BeTrue())
+	g.Expect(c.len()).To(Equal(0), "the watch delivered the write")
+	g.Expect(c.behind("ns/m", "9")).To(BeFalse())
+
+	c.wrote("ns/m", "12")
+	update("13")
+	g.Expect(c.len()).To(Equal(0), "a later version covers the write")
+	c.wrote("ns/m", "14")
+	update("not-a-number")
+	g.Expect(c.len()).To(Equal(0), "versions that are not integers turn the guard off")
 }
