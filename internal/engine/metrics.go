@@ -234,17 +234,21 @@ func (e *Engine) ObjectiveFamilies() []*dto.MetricFamily {
 	return objectiveFamilies(samples)
 }
 
+// sortSamples sorts samples as a registry sorts series: by their label values in
+// the order of the sorted label names (namespace, objective, owner, owner_kind).
+func sortSamples(samples []objectiveSample) {
+	slices.SortFunc(samples, func(a, b objectiveSample) int {
+		return cmp.Or(cmp.Compare(a.labels[0], b.labels[0]), cmp.Compare(a.labels[3], b.labels[3]),
+			cmp.Compare(a.labels[2], b.labels[2]), cmp.Compare(a.labels[1], b.labels[1]))
+	})
+}
+
 // objectiveFamilies builds the families of samples (see ObjectiveFamilies).
 func objectiveFamilies(samples []objectiveSample) []*dto.MetricFamily {
 	if len(samples) == 0 {
 		return nil
 	}
-	// Sorted by the label values in the order of the sorted label names:
-	// namespace, objective, owner, owner_kind.
-	slices.SortFunc(samples, func(a, b objectiveSample) int {
-		return cmp.Or(cmp.Compare(a.labels[0], b.labels[0]), cmp.Compare(a.labels[3], b.labels[3]),
-			cmp.Compare(a.labels[2], b.labels[2]), cmp.Compare(a.labels[1], b.labels[1]))
-	})
+	sortSamples(samples)
 	values, targets, states := 0, 0, 0
 	for i := range samples {
 		s := &samples[i]

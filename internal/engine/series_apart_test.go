@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -99,4 +100,33 @@ func TestObjectiveFamiliesMatchTheCollector(t *testing.T) {
 	g.Expect(text(t, e.ObjectiveFamilies())).To(Equal(want))
 
 	g.Expect(New(Options{Clock: testingclock.NewFakeClock(t0)}).ObjectiveFamilies()).To(BeNil())
+}
+
+// WriteObjectiveSeries writes the very text the families encode to (escaping,
+// special values, order), and nothing without objectives.
+func TestObjectiveSeriesTextMatchesTheFamilies(t *testing.T) {
+	g := NewWithT(t)
+	e := seriesEngine(t, prometheus.NewRegistry(), 30)
+	e.SeriesApart()
+	s, err := Compile(apiObjective(v1alpha1.OpGreaterOrEqual, "1"), 0)
+	g.Expect(err).NotTo(HaveOccurred())
+	// Label values the text format must escape, and values it spells out.
+	e.Set(Owner{Kind: "Moment", Namespace: "odd", Name: `a"b\c` + "\nd"}, []Registration{reg(`x"y`, "odd/prom", "q", s)})
+	e.Set(Owner{Kind: "Moment", Namespace: "odd", Name: "nan"}, []Registration{reg("n", "odd/prom", "q1", s), reg("i", "odd/prom", "q2", s), reg("m", "odd/prom", "q3", s)})
+	e.mu.Lock()
+	for _, o := range e.owners[Owner{Kind: "Moment", Namespace: "odd", Name: "nan"}].objs {
+		o.state.HasValue, o.state.State = true, v1alpha1.StateUnknown
+		o.state.Value = map[string]float64{"n": math.NaN(), "i": math.Inf(-1), "m": -1}[o.name]
+	}
+	e.mu.Unlock()
+	want := text(t, e.ObjectiveFamilies())
+	g.Expect(want).To(ContainSubstring(`owner="a\"b\\c\nd"`))
+	g.Expect(want).To(ContainSubstring(`} NaN`))
+	var got bytes.Buffer
+	g.Expect(e.WriteObjectiveSeries(&got)).To(Succeed())
+	g.Expect(got.String()).To(Equal(want))
+
+	var none bytes.Buffer
+	g.Expect(New(Options{Clock: testingclock.NewFakeClock(t0)}).WriteObjectiveSeries(&none)).To(Succeed())
+	g.Expect(none.Len()).To(BeZero())
 }
