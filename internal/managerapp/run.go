@@ -142,9 +142,9 @@ func Run(ctx context.Context, cfg *rest.Config, f *Flags) error {
 		SecureServing: f.secureMetrics,
 		TLSOpts:       tlsOpts,
 	}
-	if f.secureMetrics {
-		metricsOpts.FilterProvider = metricsAuthFilter
-	}
+	// Serves /metrics (metricsFilter), behind authentication and authorization
+	// with --metrics-secure.
+	metricsOpts.FilterProvider = metricsFilter(f.secureMetrics)
 
 	cfg.QPS = float32(f.qps)
 	cfg.Burst = f.burst

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -103,6 +105,11 @@ func metricsServeTheObjectiveSeries(t *testing.T, addr string) {
 		body, err := io.ReadAll(resp.Body)
 		g.Expect(err).NotTo(HaveOccurred())
 		text := string(body)
+		g.Expect(resp.Uncompressed).To(BeTrue(), "gzipped for a client that accepts it")
+		parser := expfmt.NewTextParser(model.LegacyValidation)
+		families, err := parser.TextToMetricFamilies(strings.NewReader(text))
+		g.Expect(err).NotTo(HaveOccurred(), "one valid text exposition, each family once")
+		g.Expect(families).To(HaveKey("cxops_objective_value"))
 		for _, line := range want {
 			g.Expect(strings.Count(text, line+"\n")).To(Equal(1), line)
 		}
