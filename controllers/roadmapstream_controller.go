@@ -194,7 +194,7 @@ func sortedKeys[V any](m map[string]V) []string {
 // SetupWithManager watches streams, the moments their initiatives address, and the
 // tasks routed to them.
 func (r *RoadmapStreamReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &cxv1.RoadmapStream{}, indexStreamMoments,
+	if err := (namespacedIndexer{mgr.GetCache()}).IndexField(context.Background(), &cxv1.RoadmapStream{}, indexStreamMoments,
 		func(o client.Object) []string {
 			var names []string
 			for _, in := range o.(*cxv1.RoadmapStream).Spec.Initiatives {

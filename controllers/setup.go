@@ -23,7 +23,7 @@ type System struct {
 // reconciler per kind to the manager.
 func Setup(mgr ctrl.Manager, opts Options) (*System, error) {
 	opts = opts.withDefaults()
-	if err := setupIndexes(context.Background(), mgr.GetFieldIndexer()); err != nil {
+	if err := setupIndexes(context.Background(), namespacedIndexer{mgr.GetCache()}); err != nil {
 		return nil, err
 	}
 	moments, journeys, tasks := newQueueSource(opts.Clock), newQueueSource(opts.Clock), newQueueSource(opts.Clock)
