@@ -770,6 +770,9 @@ func (b *bench) restartWindow(p *managerProcess, cw *convergeWatch) (*restartRes
 	r.shutdown = samples[0].sub(a0)
 	r.window = samples[len(samples)-1].sub(samples[0])
 	r.rssMax = p2.maxRSS(time.Time{}, time.Time{})
+	if err := p2.saveHeap(b.ctx, ".heap"); err != nil {
+		b.logf("heap profile: %v", err)
+	}
 	r.notConverged = cw.notConverged()
 	r.changes = cw.takeChanges()
 	return r, p2.stop()
