@@ -178,7 +178,7 @@ type Engine struct {
 	jobs  chan batch
 	wake  chan struct{}
 	evals atomic.Uint64 // objective evaluations, for tests and benchmarks
-	// seriesApart: the per-objective series are served by ObjectiveFamilies, not
+	// seriesApart: the per-objective series are served by WriteObjectiveSeries, not
 	// by the engine's collector (SeriesApart).
 	seriesApart atomic.Bool
 }

@@ -9,7 +9,7 @@ import (
 
 // WriteObjectiveSeries writes the per-objective series (cxops_objective_state,
 // _target and _value) to w in the Prometheus text format, version 0.0.4: the very
-// text ObjectiveFamilies encodes to, written as it is built. At 10,000 objectives
+// text the collector's families encode to, written as it is built. At 10,000 objectives
 // the families took 13 MB per scrape, and a scrape was what set off most garbage
 // collections of an idle manager, each finding the families alive: the heap goal
 // then followed them up (RSS 104 MiB where the live heap was 31 MB). Writing the

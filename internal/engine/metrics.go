@@ -125,7 +125,7 @@ type objectiveCollector struct {
 }
 
 // The names and help texts of the per-objective families, shared by the
-// collector's descriptions and ObjectiveFamilies.
+// collector's descriptions, objectiveFamilies and WriteObjectiveSeries.
 var (
 	nameValue, nameTarget, nameState = MetricObjectiveValue, MetricObjectiveTarget, MetricObjectiveState
 	helpValue                        = "Latest observed value of an objective; absent while there is no data."
@@ -218,21 +218,11 @@ func (e *Engine) objectiveSamplesLocked() []objectiveSample {
 }
 
 // SeriesApart takes the per-objective series (cxops_objective_value, _target and
-// _state) out of the engine's collector: ObjectiveFamilies serves them instead,
-// for a Gatherer that adds them to its registry's (the manager's /metrics). A
-// registry checks, hashes and sorts every series it gathers one by one; at
-// 10,000 objectives that cost more than building the series themselves.
+// _state) out of the engine's collector: WriteObjectiveSeries serves them
+// instead, next to the registry's families (the manager's /metrics). A registry
+// checks, hashes and sorts every series it gathers one by one; at 10,000
+// objectives that cost more than building the series themselves.
 func (e *Engine) SeriesApart() { e.seriesApart.Store(true) }
-
-// ObjectiveFamilies returns the per-objective series as metric families, built in
-// a few bulk allocations and sorted as a registry sorts them; nil when there are
-// none. Families without a series are left out.
-func (e *Engine) ObjectiveFamilies() []*dto.MetricFamily {
-	e.mu.Lock()
-	samples := e.objectiveSamplesLocked()
-	e.mu.Unlock()
-	return objectiveFamilies(samples)
-}
 
 // sortSamples sorts samples as a registry sorts series: by their label values in
 // the order of the sorted label names (namespace, objective, owner, owner_kind).
@@ -243,7 +233,9 @@ func sortSamples(samples []objectiveSample) {
 	})
 }
 
-// objectiveFamilies builds the families of samples (see ObjectiveFamilies).
+// objectiveFamilies builds the families of samples, sorted as a registry sorts
+// them, in a few bulk allocations; nil when there are none, and families
+// without a series are left out. The collector sends their series.
 func objectiveFamilies(samples []objectiveSample) []*dto.MetricFamily {
 	if len(samples) == 0 {
 		return nil

@@ -71,46 +71,54 @@ func text(t *testing.T, mfs []*dto.MetricFamily) string {
 	return b.String()
 }
 
-// The per-objective series served apart (SeriesApart, ObjectiveFamilies) are the
-// very text the engine's collector produced through a registry, and the
+// objectiveSeriesText is the text of the per-objective families reg gathers.
+func objectiveSeriesText(t *testing.T, reg *prometheus.Registry) string {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{MetricObjectiveValue: true, MetricObjectiveTarget: true, MetricObjectiveState: true}
+	var out []*dto.MetricFamily
+	for _, mf := range mfs {
+		if names[mf.GetName()] {
+			out = append(out, mf)
+		}
+	}
+	return text(t, out)
+}
+
+// The per-objective series served apart (SeriesApart, WriteObjectiveSeries) are
+// the very text the engine's collector produced through a registry, and the
 // collector then leaves them out.
-func TestObjectiveFamiliesMatchTheCollector(t *testing.T) {
+func TestObjectiveSeriesApartMatchTheCollector(t *testing.T) {
 	g := NewWithT(t)
 	reg := prometheus.NewRegistry()
 	e := seriesEngine(t, reg, 30)
-	names := map[string]bool{MetricObjectiveValue: true, MetricObjectiveTarget: true, MetricObjectiveState: true}
-	viaRegistry := func() []*dto.MetricFamily {
-		mfs, err := reg.Gather()
-		g.Expect(err).NotTo(HaveOccurred())
-		var out []*dto.MetricFamily
-		for _, mf := range mfs {
-			if names[mf.GetName()] {
-				out = append(out, mf)
-			}
-		}
-		return out
-	}
-	want := text(t, viaRegistry())
+	want := objectiveSeriesText(t, reg)
 	g.Expect(want).To(ContainSubstring(`cxops_objective_target{bound="max",namespace="care",objective="queue"`))
 	g.Expect(want).To(ContainSubstring(`cxops_objective_target{bound="warning",namespace="care",objective="latency"`))
 	g.Expect(want).To(ContainSubstring(`state="Unknown"`))
 
 	e.SeriesApart()
-	g.Expect(viaRegistry()).To(BeEmpty(), "the collector leaves them out")
-	g.Expect(text(t, e.ObjectiveFamilies())).To(Equal(want))
+	g.Expect(objectiveSeriesText(t, reg)).To(BeEmpty(), "the collector leaves them out")
+	var got bytes.Buffer
+	g.Expect(e.WriteObjectiveSeries(&got)).To(Succeed())
+	g.Expect(got.String()).To(Equal(want))
 
-	g.Expect(New(Options{Clock: testingclock.NewFakeClock(t0)}).ObjectiveFamilies()).To(BeNil())
+	var none bytes.Buffer
+	g.Expect(New(Options{Clock: testingclock.NewFakeClock(t0)}).WriteObjectiveSeries(&none)).To(Succeed())
+	g.Expect(none.Len()).To(BeZero(), "nothing without objectives")
 }
 
-// WriteObjectiveSeries writes the very text the families encode to (escaping,
-// special values, order), and nothing without objectives.
-func TestObjectiveSeriesTextMatchesTheFamilies(t *testing.T) {
+// WriteObjectiveSeries writes what the collector's families encode to for label
+// values the text format escapes and values it spells out (NaN, -Inf, -1).
+func TestObjectiveSeriesTextEscapes(t *testing.T) {
 	g := NewWithT(t)
-	e := seriesEngine(t, prometheus.NewRegistry(), 30)
-	e.SeriesApart()
+	registry := prometheus.NewRegistry()
+	e := seriesEngine(t, registry, 3)
 	s, err := Compile(apiObjective(v1alpha1.OpGreaterOrEqual, "1"), 0)
 	g.Expect(err).NotTo(HaveOccurred())
-	// Label values the text format must escape, and values it spells out.
 	e.Set(Owner{Kind: "Moment", Namespace: "odd", Name: `a"b\c` + "\nd"}, []Registration{reg(`x"y`, "odd/prom", "q", s)})
 	e.Set(Owner{Kind: "Moment", Namespace: "odd", Name: "nan"}, []Registration{reg("n", "odd/prom", "q1", s), reg("i", "odd/prom", "q2", s), reg("m", "odd/prom", "q3", s)})
 	e.mu.Lock()
@@ -119,14 +127,11 @@ func TestObjectiveSeriesTextMatchesTheFamilies(t *testing.T) {
 		o.state.Value = map[string]float64{"n": math.NaN(), "i": math.Inf(-1), "m": -1}[o.name]
 	}
 	e.mu.Unlock()
-	want := text(t, e.ObjectiveFamilies())
+	want := objectiveSeriesText(t, registry)
 	g.Expect(want).To(ContainSubstring(`owner="a\"b\\c\nd"`))
 	g.Expect(want).To(ContainSubstring(`} NaN`))
+	e.SeriesApart()
 	var got bytes.Buffer
 	g.Expect(e.WriteObjectiveSeries(&got)).To(Succeed())
 	g.Expect(got.String()).To(Equal(want))
-
-	var none bytes.Buffer
-	g.Expect(New(Options{Clock: testingclock.NewFakeClock(t0)}).WriteObjectiveSeries(&none)).To(Succeed())
-	g.Expect(none.Len()).To(BeZero())
 }

@@ -1,18 +1,15 @@
 package managerapp
 
 import (
-	"cmp"
 	"compress/gzip"
 	"io"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -21,54 +18,16 @@ import (
 	"github.com/cxops/cxops/internal/engine"
 )
 
-// objectiveSeries is the manager's metrics registry with the engine's
-// per-objective series added to what it gathers. The engine builds those
-// (cxops_objective_value, _target and _state) in bulk per scrape
-// (engine.ObjectiveFamilies); through the registry's collector path every one
-// of them was checked, hashed and sorted on its own: at 10,000 objectives,
-// 40,000 series, a scrape took 240 ms and 19 MB in 80,000 allocations, and
-// takes 30 ms and 13 MB in 165 (go test ./internal/engine -bench
-// BenchmarkScrape).
-type objectiveSeries struct {
-	metrics.RegistererGatherer
-	engine atomic.Pointer[engine.Engine]
-}
+// servedEngine is the engine whose per-objective series /metrics serves (the
+// latest manager started in this process).
+var servedEngine atomic.Pointer[engine.Engine]
 
-// Gather implements prometheus.Gatherer: the registry's families and the
-// engine's, in name order.
-func (o *objectiveSeries) Gather() ([]*dto.MetricFamily, error) {
-	mfs, err := o.RegistererGatherer.Gather()
-	if e := o.engine.Load(); e != nil {
-		if extra := e.ObjectiveFamilies(); len(extra) > 0 {
-			mfs = append(mfs, extra...)
-			slices.SortFunc(mfs, func(a, b *dto.MetricFamily) int { return cmp.Compare(a.GetName(), b.GetName()) })
-		}
-	}
-	return mfs, err
-}
-
-// serveObjectiveSeries makes controller-runtime's metrics registry, which the
-// metrics server serves from its start, serve e's per-objective series. A later
-// call (a manager started again in the same process) serves the new engine's.
+// serveObjectiveSeries makes /metrics serve e's per-objective series, written as
+// text (metricsHandler) instead of through e's collector.
 func serveObjectiveSeries(e *engine.Engine) {
 	e.SeriesApart()
-	serveObjectiveSeriesRegistry().engine.Store(e)
+	servedEngine.Store(e)
 }
-
-// serveObjectiveSeriesRegistry makes controller-runtime's metrics registry an
-// objectiveSeries, once, and returns it.
-func serveObjectiveSeriesRegistry() *objectiveSeries {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	o, ok := metrics.Registry.(*objectiveSeries)
-	if !ok {
-		o = &objectiveSeries{RegistererGatherer: metrics.Registry}
-		metrics.Registry = o
-	}
-	return o
-}
-
-var registryMu sync.Mutex
 
 // metricsHandler serves /metrics in the Prometheus text format: the families of
 // registry (controller-runtime's, with the manager's collectors), then the
@@ -80,7 +39,7 @@ var registryMu sync.Mutex
 // gather answers 500, as controller-runtime's handler does.
 type metricsHandler struct {
 	registry prometheus.Gatherer
-	series   *objectiveSeries
+	engine   *atomic.Pointer[engine.Engine]
 }
 
 var gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}
@@ -111,7 +70,7 @@ func (h metricsHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			return // the scraper went away
 		}
 	}
-	if e := h.series.engine.Load(); e != nil {
+	if e := h.engine.Load(); e != nil {
 		_ = e.WriteObjectiveSeries(out)
 	}
 }
@@ -139,8 +98,7 @@ func metricsFilter(secure bool) func(*rest.Config, *http.Client) (metricsserver.
 			}
 		}
 		return func(log logr.Logger, inner http.Handler) (http.Handler, error) {
-			series := serveObjectiveSeriesRegistry()
-			ours := metricsHandler{registry: series.RegistererGatherer, series: series}
+			ours := metricsHandler{registry: metrics.Registry, engine: &servedEngine}
 			h := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 				if req.URL.Path == "/metrics" {
 					ours.ServeHTTP(w, req)

@@ -4,11 +4,14 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/cxops/cxops/internal/engine"
 )
 
 type failingGatherer struct{}
@@ -22,14 +25,14 @@ func (failingGatherer) Gather() ([]*dto.MetricFamily, error) {
 func TestMetricsHandlerAnswers(t *testing.T) {
 	g := NewWithT(t)
 	rec := httptest.NewRecorder()
-	metricsHandler{registry: failingGatherer{}, series: &objectiveSeries{}}.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	metricsHandler{registry: failingGatherer{}, engine: &atomic.Pointer[engine.Engine]{}}.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	g.Expect(rec.Code).To(Equal(http.StatusInternalServerError))
 	g.Expect(rec.Body.String()).To(ContainSubstring("collector broke"))
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: "cxops_test_total", Help: "A test counter."}))
 	rec = httptest.NewRecorder()
-	metricsHandler{registry: reg, series: &objectiveSeries{}}.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	metricsHandler{registry: reg, engine: &atomic.Pointer[engine.Engine]{}}.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	g.Expect(rec.Code).To(Equal(http.StatusOK))
 	g.Expect(rec.Header().Get("Content-Type")).To(HavePrefix("text/plain; version=0.0.4"))
 	g.Expect(rec.Header().Get("Content-Encoding")).To(BeEmpty())
