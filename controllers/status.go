@@ -478,13 +478,6 @@ func (c *cacheLag) seen(key, cachedRV string) {
 	}
 }
 
-// len is the number of writes the cache has not seen yet.
-func (c *cacheLag) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.written)
-}
-
 // observe is a predicate that passes everything and tells the cacheLag of each
 // update the watch delivers: the cache now holds that version.
 func (c *cacheLag) observe() predicate.Predicate {

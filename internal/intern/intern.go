@@ -55,11 +55,16 @@ func (t *Table) String(s string) string {
 	if v, ok := t.strings[s]; ok {
 		return v
 	}
-	if t.strings == nil || len(t.strings) >= MaxEntries {
-		t.strings = make(map[string]string, 256)
-	}
-	t.strings[s] = s
+	remember(&t.strings, s, s)
 	return s
+}
+
+// remember adds k to *m, starting *m over when it holds MaxEntries.
+func remember[V any](m *map[string]V, k string, v V) {
+	if *m == nil || len(*m) >= MaxEntries {
+		*m = make(map[string]V, 256)
+	}
+	(*m)[k] = v
 }
 
 // Len is the number of strings in the table.
@@ -166,10 +171,7 @@ func (t *Table) stringMap(m map[string]string) map[string]string {
 		if shared, found := t.maps[key]; found {
 			return shared
 		}
-		if t.maps == nil || len(t.maps) >= MaxEntries {
-			t.maps = make(map[string]map[string]string, 64)
-		}
-		t.maps[key] = out
+		remember(&t.maps, key, out)
 	}
 	return out
 }
