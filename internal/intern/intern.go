@@ -52,19 +52,20 @@ func (t *Table) String(s string) string {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if v, ok := t.strings[s]; ok {
-		return v
-	}
-	remember(&t.strings, s, s)
-	return s
+	return keep(&t.strings, s, s)
 }
 
-// remember adds k to *m, starting *m over when it holds MaxEntries.
-func remember[V any](m *map[string]V, k string, v V) {
+// keep returns the value *m holds for k, or stores v for k and returns it,
+// starting *m over when it holds MaxEntries. The caller holds the table's lock.
+func keep[V any](m *map[string]V, k string, v V) V {
+	if held, ok := (*m)[k]; ok {
+		return held
+	}
 	if *m == nil || len(*m) >= MaxEntries {
 		*m = make(map[string]V, 256)
 	}
 	(*m)[k] = v
+	return v
 }
 
 // Len is the number of strings in the table.
@@ -168,10 +169,7 @@ func (t *Table) stringMap(m map[string]string) map[string]string {
 	if ok {
 		t.mu.Lock()
 		defer t.mu.Unlock()
-		if shared, found := t.maps[key]; found {
-			return shared
-		}
-		remember(&t.maps, key, out)
+		return keep(&t.maps, key, out)
 	}
 	return out
 }
