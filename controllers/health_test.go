@@ -74,6 +74,40 @@ func TestNewMomentIsInProgressUntilEvaluated(t *testing.T) {
 	}, timeout, poll).Should(Succeed())
 }
 
+// Issue 12: a new moment on a network source was written twice, Evaluating and
+// then evaluated a moment later, because its first reconcile ran before the
+// fetch came back: about 4% of the status writes while 10,000 moments converged.
+// The first status of a new generation now waits (at most firstSightDefer) for
+// the first evaluation; a source slower than that still shows Evaluating first
+// (TestNewMomentIsInProgressUntilEvaluated).
+func TestNewMomentOnAFastNetworkSourceIsWrittenOnce(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = fmt.Fprint(w, `{"nps": 42}`)
+	}))
+	defer srv.Close()
+	src := &cxv1.SignalSource{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "survey"},
+		Spec:       cxv1.SignalSourceSpec{HTTP: cxv1.HTTPSource{URL: srv.URL}},
+	}
+	j := journey(ns, "parts", "order")
+	create(g, src, j)
+	g.Eventually(func(g Gomega) {
+		g.Expect(get(g, j).Status.ObservedGeneration).To(Equal(int64(1)))
+		g.Expect(kstatusOf(g, get(g, src))).To(Equal(kstatus.CurrentStatus))
+	}, timeout, poll).Should(Succeed())
+	m := moment(ns, "recommend", "parts", "order", objective("nps", "survey", "{.nps}", "30"))
+	create(g, m)
+
+	g.Eventually(func(g Gomega) {
+		m := get(g, m)
+		g.Expect(kstatusOf(g, m)).To(Equal(kstatus.CurrentStatus), "%+v", m.Status.Conditions)
+		g.Expect(objState(m, "nps").State).To(Equal(cxv1.StateMet))
+	}, timeout, poll).Should(Succeed())
+	g.Expect(writes.of("moments", ns, "recommend")).To(Equal(1), "one write: the evaluated status, no Evaluating before it")
+}
+
 // Observation 2: a moment whose journey does not exist was Healthy=True, evaluated
 // anyway, and Reconciling forever. It is now Healthy=Unknown, not evaluated, and
 // Stalled (kstatus Failed) once the grace period has passed; it recovers by

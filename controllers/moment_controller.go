@@ -127,13 +127,20 @@ func (r *MomentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	}
 	outcome, stallIn := r.grace.apply("moment/"+req.String(), outcome, before.Status.Conditions, now)
 	evaluating := r.firstSight.evaluating("moment/"+req.String(), m.Generation, before.Status.ObservedGeneration, before.Status.Conditions, snap)
-	if evaluating && outcome.ready && len(held) > 0 && before.Status.ObservedGeneration != m.Generation {
-		// Its sources are not registered yet (the manager has just started): they
-		// usually are within a second, and the moment is then written once,
-		// evaluated. The Evaluating status waits for them at most firstSightDefer.
-		if wait := r.firstSight.deferFor("moment/"+req.String(), m.Generation, now); wait > 0 {
-			r.Notifications.EnqueueAt(req.NamespacedName, now.Add(minPositive(wait, holdFor)))
-			return ctrl.Result{}, taskErr
+	if evaluating && (outcome.ready || outcome.reason == cxv1.ReasonSourceNotReady) && before.Status.ObservedGeneration != m.Generation {
+		// The first evaluation is on its way: the fetch of a network source, or
+		// the registration of its sources (the manager has just started) or their
+		// first probe. It usually lands within a second, and the engine's
+		// notification brings the moment back: it is then written once,
+		// evaluated. The Evaluating status waits for it at most firstSightDefer
+		// of wall-clock time: what it waits for (a request, a probe, the
+		// SignalSource controller's queue) runs on the wall clock, not on the
+		// injected one. (taskErr is nil here: it makes the outcome not ready.)
+		if wait := r.firstSight.deferFor("moment/"+req.String(), m.Generation, time.Now()); wait > 0 {
+			if holdFor > 0 {
+				r.Notifications.EnqueueAt(req.NamespacedName, now.Add(holdFor))
+			}
+			return ctrl.Result{RequeueAfter: wait}, nil
 		}
 	}
 	if evaluating && outcome.ready {

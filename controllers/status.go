@@ -360,7 +360,8 @@ type deferral struct {
 }
 
 // firstSightDefer bounds how long the first status of a new generation waits for
-// its sources to be registered before it is written as Evaluating.
+// its first evaluation (and its sources' registration) before it is written as
+// Evaluating.
 const firstSightDefer = 2 * time.Second
 
 // deferFor reports how much longer the first status of key's generation may
