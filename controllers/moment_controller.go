@@ -135,11 +135,9 @@ func (r *MomentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		// evaluated. The Evaluating status waits for it at most firstSightDefer
 		// of wall-clock time: what it waits for (a request, a probe, the
 		// SignalSource controller's queue) runs on the wall clock, not on the
-		// injected one. (taskErr is nil here: it makes the outcome not ready.)
+		// injected one; the reconcile after it arms any other deadline (holdFor).
+		// (taskErr is nil here: it makes the outcome not ready.)
 		if wait := r.firstSight.deferFor("moment/"+req.String(), m.Generation, time.Now()); wait > 0 {
-			if holdFor > 0 {
-				r.Notifications.EnqueueAt(req.NamespacedName, now.Add(holdFor))
-			}
 			return ctrl.Result{RequeueAfter: wait}, nil
 		}
 	}
