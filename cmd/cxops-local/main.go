@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/cxops/cxops/config/crd"
+	"github.com/cxops/cxops/internal/lazylog"
 	"github.com/cxops/cxops/internal/localcp"
 	"github.com/cxops/cxops/internal/managerapp"
 )
@@ -33,7 +34,8 @@ func main() {
 		"Run on a local control plane even when the current kubeconfig's cluster answers. Also CXOPS_LOCAL=1.")
 	localDir := fs.String("local-dir", ".cxops-local", "Where the local control plane keeps its data, lock and kubeconfig.")
 	flag.Parse()
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&f.Zap)))
+	// Values given to a logger reach zap only when it writes a line: most reconciles write none.
+	ctrl.SetLogger(lazylog.New(zap.New(zap.UseFlagOptions(&f.Zap))))
 	log := ctrl.Log.WithName("setup")
 	if err := run(fs, f, *local, *localDir); err != nil {
 		log.Error(err, "cxops-local stopped with an error")

@@ -19,6 +19,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/cxops/cxops/internal/lazylog"
 	"github.com/cxops/cxops/internal/managerapp"
 	"github.com/cxops/cxops/internal/version"
 )
@@ -50,7 +51,8 @@ func main() {
 		fmt.Println(version.String())
 		return
 	}
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&f.Zap)))
+	// Values given to a logger reach zap only when it writes a line: most reconciles write none.
+	ctrl.SetLogger(lazylog.New(zap.New(zap.UseFlagOptions(&f.Zap))))
 	log := ctrl.Log.WithName("setup")
 	log.Info("starting cxops manager", "version", version.Version, "commit", version.GitCommit(),
 		"gogc", gcPercent, "gomemlimit", os.Getenv("GOMEMLIMIT"))
