@@ -181,6 +181,7 @@ func Run(ctx context.Context, cfg *rest.Config, f *Flags) error {
 		RenewDeadline:                 &f.renewDeadline,
 		RetryPeriod:                   &f.retryPeriod,
 		Cache:                         cacheOptions(f.syncPeriod, splitList(f.watchNS)),
+		MapperProvider:                newMapper,
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
