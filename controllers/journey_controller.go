@@ -368,12 +368,16 @@ func (r *JourneyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}
 		return []reconcile.Request{{NamespacedName: ctrlKey(t.Namespace, t.Spec.JourneyRef.Name)}}
 	})
+	bySource, err := referrers(mgr.GetCache(), &cxv1.Journey{}, &cxv1.JourneyList{}, indexJourneySources)
+	if err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&cxv1.Journey{}, builder.WithPredicates(specOrRequestChanged())).
 		Watches(&cxv1.Moment{}, toJourney, builder.WithPredicates(momentMeasureChanged())).
 		Watches(&cxv1.RemediationTask{}, taskToJourney, builder.WithPredicates(taskPhaseChanged())).
 		Watches(&cxv1.SignalSource{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-			return requestsFor(ctx, r.Client, &cxv1.JourneyList{}, o.GetNamespace(), indexJourneySources, o.GetName())
+			return bySource(ctx, o.GetNamespace(), o.GetName())
 		}), builder.WithPredicates(readyChanged())).
 		WatchesRawSource(r.Notifications.Source()).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.Concurrency}).

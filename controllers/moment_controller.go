@@ -360,17 +360,29 @@ func (r *MomentReconciler) recordTransitions(ctx context.Context, before, after 
 // SetupWithManager watches Moments (spec changes), the engine's transitions, and the
 // Journeys and SignalSources they reference.
 func (r *MomentReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	byJourney, err := referrers(mgr.GetCache(), &cxv1.Moment{}, &cxv1.MomentList{}, indexMomentJourney)
+	if err != nil {
+		return err
+	}
+	bySource, err := referrers(mgr.GetCache(), &cxv1.Moment{}, &cxv1.MomentList{}, indexMomentSources)
+	if err != nil {
+		return err
+	}
+	byStream, err := referrers(mgr.GetCache(), &cxv1.Moment{}, &cxv1.MomentList{}, indexMomentStream)
+	if err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		// The cacheLag sees every update first (specOrRequestChanged drops status writes).
 		For(&cxv1.Moment{}, builder.WithPredicates(r.lag.observe(), specOrRequestChanged())).
 		Watches(&cxv1.Journey{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-			return requestsFor(ctx, r.Client, &cxv1.MomentList{}, o.GetNamespace(), indexMomentJourney, o.GetName())
+			return byJourney(ctx, o.GetNamespace(), o.GetName())
 		}), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&cxv1.SignalSource{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-			return requestsFor(ctx, r.Client, &cxv1.MomentList{}, o.GetNamespace(), indexMomentSources, o.GetName())
+			return bySource(ctx, o.GetNamespace(), o.GetName())
 		}), builder.WithPredicates(readyChanged())).
 		Watches(&cxv1.RoadmapStream{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-			return requestsFor(ctx, r.Client, &cxv1.MomentList{}, o.GetNamespace(), indexMomentStream, o.GetName())
+			return byStream(ctx, o.GetNamespace(), o.GetName())
 		}), builder.WithPredicates(createdOrDeleted())).
 		WatchesRawSource(r.Notifications.Source()).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.Concurrency}).

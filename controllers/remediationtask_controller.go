@@ -320,10 +320,14 @@ func (r *RemediationTaskReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.Add(r.Delivery); err != nil {
 		return err
 	}
+	byMoment, err := referrers(mgr.GetCache(), &cxv1.RemediationTask{}, &cxv1.RemediationTaskList{}, indexTaskMoment)
+	if err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&cxv1.RemediationTask{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&cxv1.Moment{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-			return requestsFor(ctx, r.Client, &cxv1.RemediationTaskList{}, o.GetNamespace(), indexTaskMoment, o.GetName())
+			return byMoment(ctx, o.GetNamespace(), o.GetName())
 		}), builder.WithPredicates(momentMeasureChanged())).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.Concurrency}).
 		WatchesRawSource(r.Deadlines.Source()).

@@ -206,10 +206,14 @@ func (r *RoadmapStreamReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}); err != nil {
 		return err
 	}
+	byMoment, err := referrers(mgr.GetCache(), &cxv1.RoadmapStream{}, &cxv1.RoadmapStreamList{}, indexStreamMoments)
+	if err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&cxv1.RoadmapStream{}, builder.WithPredicates(specOrRequestChanged())).
 		Watches(&cxv1.Moment{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-			return requestsFor(ctx, r.Client, &cxv1.RoadmapStreamList{}, o.GetNamespace(), indexStreamMoments, o.GetName())
+			return byMoment(ctx, o.GetNamespace(), o.GetName())
 		}), builder.WithPredicates(momentMeasureChanged())).
 		Watches(&cxv1.RemediationTask{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			t := o.(*cxv1.RemediationTask)

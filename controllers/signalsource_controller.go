@@ -312,9 +312,15 @@ func readyIn(src *cxv1.SignalSource) bool {
 // Secrets labelled for cxops, so labelling a Secret (an add event) or removing
 // the label (a delete event) enqueues its sources.
 func (r *SignalSourceReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	bySecret, err := referrers(mgr.GetCache(), &cxv1.SignalSource{}, &cxv1.SignalSourceList{}, indexSourceSecrets)
+	if err != nil {
+		return err
+	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&cxv1.SignalSource{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.sourcesForSecret)).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			return bySecret(ctx, o.GetNamespace(), o.GetName())
+		})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.Concurrency}).
 		Named("signalsource")
 	if r.Fetches != nil {
@@ -382,8 +388,4 @@ func (f *fetchOutcomes) forget(source string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.err, source)
-}
-
-func (r *SignalSourceReconciler) sourcesForSecret(ctx context.Context, obj client.Object) []reconcile.Request {
-	return requestsFor(ctx, r.Client, &cxv1.SignalSourceList{}, obj.GetNamespace(), indexSourceSecrets, obj.GetName())
 }
