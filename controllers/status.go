@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strconv"
 	"sync"
 	"time"
@@ -88,11 +89,18 @@ func (p statusMergePatch) Data(client.Object) ([]byte, error) {
 	if p.resourceVersion == "" {
 		return nil, fmt.Errorf("a status patch needs the resourceVersion of the object it was computed from")
 	}
-	before, err := json.Marshal(statusDoc{Status: p.before})
+	after, err := json.Marshal(statusDoc{Metadata: &statusDocMeta{ResourceVersion: p.resourceVersion}, Status: p.after})
 	if err != nil {
 		return nil, err
 	}
-	after, err := json.Marshal(statusDoc{Metadata: &statusDocMeta{ResourceVersion: p.resourceVersion}, Status: p.after})
+	// A first status (the zero status before) is its own merge patch: there is
+	// nothing to remove, and a null in it removes a field that is not there.
+	// That is every write while new objects converge; diffing them was a tenth of
+	// the manager's allocations at 10,000 Moments.
+	if p.before == nil || reflect.ValueOf(p.before).IsZero() {
+		return after, nil
+	}
+	before, err := json.Marshal(statusDoc{Status: p.before})
 	if err != nil {
 		return nil, err
 	}

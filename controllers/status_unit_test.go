@@ -1,9 +1,11 @@
 package controllers
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
+	jsonpatch "github.com/evanphx/json-patch/v5"
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -80,6 +82,27 @@ func TestStatusMergePatch(t *testing.T) {
 
 	_, err = statusMergePatch{before: statusOf(before), after: statusOf(after)}.Data(after)
 	g.Expect(err).To(HaveOccurred(), "no resourceVersion, no optimistic lock")
+
+	// A first status: the whole status, which applied to the object gives what
+	// MergeFrom's patch gives.
+	fresh := &cxv1.Moment{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "stock", ResourceVersion: "7", Generation: 1},
+		Spec: cxv1.MomentSpec{Owner: "logistics"}}
+	first := fresh.DeepCopy()
+	first.Status = *after.Status.DeepCopy()
+	first.Status.Objectives[0].Since = &metav1.Time{Time: time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC)}
+	want, err = client.MergeFromWithOptions(fresh, client.MergeFromWithOptimisticLock{}).Data(first)
+	g.Expect(err).NotTo(HaveOccurred())
+	got, err = statusMergePatch{before: statusOf(fresh), after: statusOf(first), resourceVersion: fresh.ResourceVersion}.Data(first)
+	g.Expect(err).NotTo(HaveOccurred())
+	doc, err := json.Marshal(fresh)
+	g.Expect(err).NotTo(HaveOccurred())
+	applied := func(patch []byte) string {
+		out, err := jsonpatch.MergePatch(doc, patch)
+		g.Expect(err).NotTo(HaveOccurred())
+		return string(out)
+	}
+	g.Expect(applied(got)).To(MatchJSON(applied(want)))
+	g.Expect(got).To(ContainSubstring(`"resourceVersion":"7"`))
 }
 
 // TestCacheLagHoldsOnlyWritesInFlight: a write is remembered until the watch
