@@ -380,6 +380,8 @@ func (b *bench) managerArgs(heartbeat time.Duration, defaultLimits bool) []strin
 		"--status-heartbeat=" + heartbeat.String(),
 		"--egress-allow=127.0.0.2/32,127.0.0.3/32",
 		fmt.Sprintf("--concurrency=%d", b.cfg.concurrency),
+		// Millisecond timestamps: the log is the run's timeline (start, sync, first write).
+		"--zap-time-encoding=rfc3339nano",
 	}
 	if !defaultLimits {
 		args = append(args, fmt.Sprintf("--kube-api-qps=%.0f", b.cfg.qps), fmt.Sprintf("--kube-api-burst=%d", b.cfg.burst))
