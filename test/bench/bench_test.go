@@ -185,6 +185,7 @@ type bench struct {
 	rest       *rest.Config
 	setup      client.WithWatch // creates, deletes and watches (raised limits)
 	api        *apiServerMetrics
+	cpu        cpuMeter
 	src        *countingSources
 	bin        string
 	kubeconfig string
@@ -201,6 +202,7 @@ type bench struct {
 type sizeResult struct {
 	n            int
 	floor, mgr   []time.Duration
+	floorShare   []machineShare
 	order        []string
 	runs         []*managerResult
 	dqFloor      time.Duration
@@ -224,6 +226,7 @@ type managerResult struct {
 	scrapeErrors  int
 	scrapeMaxSize int
 	lastScrapeErr error
+	share         machineShare // while converging
 }
 
 type steadyResult struct {
@@ -299,6 +302,7 @@ func (b *bench) run() error {
 		return err
 	}
 	b.t.Cleanup(func() { _ = b.env.Stop() })
+	b.cpu = newCPUMeter()
 	b.rest = b.env.Config
 	if b.setup, err = newClient(b.rest, 5000, 10000); err != nil {
 		return err
@@ -489,11 +493,12 @@ func (b *bench) runSize(n int) (*sizeResult, error) {
 		steady := run == b.cfg.runs && b.cfg.steadySizes[n]
 		floorFirst := run%2 == 1
 		var fd time.Duration
+		var fs machineShare
 		var mr *managerResult
 		var err error
 		if floorFirst {
 			r.order = append(r.order, "floor, manager")
-			if fd, err = b.floorPhase(n, label, float32(b.cfg.qps), b.cfg.burst); err != nil {
+			if fd, fs, err = b.floorPhase(n, label, float32(b.cfg.qps), b.cfg.burst); err != nil {
 				return nil, err
 			}
 			if mr, err = b.managerPhase(r, n, label, false, steady); err != nil {
@@ -504,17 +509,18 @@ func (b *bench) runSize(n int) (*sizeResult, error) {
 			if mr, err = b.managerPhase(r, n, label, false, steady); err != nil {
 				return nil, err
 			}
-			if fd, err = b.floorPhase(n, label, float32(b.cfg.qps), b.cfg.burst); err != nil {
+			if fd, fs, err = b.floorPhase(n, label, float32(b.cfg.qps), b.cfg.burst); err != nil {
 				return nil, err
 			}
 		}
 		r.floor = append(r.floor, fd)
+		r.floorShare = append(r.floorShare, fs)
 		r.mgr = append(r.mgr, mr.converge)
 		r.runs = append(r.runs, mr)
 		b.logf("N=%d run %d/%d: floor %s, manager %s (ratio %.2f)", n, run, b.cfg.runs, secs(fd), secs(mr.converge), mr.converge.Seconds()/fd.Seconds())
 	}
 	if b.cfg.defaultQPSSizes[n] {
-		fd, err := b.floorPhase(n, "dq", managerDefaultQPS, managerDefaultBurst)
+		fd, _, err := b.floorPhase(n, "dq", managerDefaultQPS, managerDefaultBurst)
 		if err != nil {
 			return nil, err
 		}
@@ -532,28 +538,29 @@ func (b *bench) runSize(n int) (*sizeResult, error) {
 // floorPhase creates n moments, then patches their status (the manager's first
 // status, no read before the patch, optimistic lock as the manager does) with the
 // manager's concurrency, and returns the time until the watch has seen all of them
-// converged.
-func (b *bench) floorPhase(n int, label string, qps float32, burst int) (time.Duration, error) {
+// converged, and where the machine's CPU went meanwhile.
+func (b *bench) floorPhase(n int, label string, qps float32, burst int) (time.Duration, machineShare, error) {
 	w := b.workload(fmt.Sprintf("n%d-%s-floor", n, label), n)
 	if err := ensureNamespace(b.ctx, b.setup, w.ns); err != nil {
-		return 0, err
+		return 0, machineShare{}, err
 	}
 	t := time.Now()
 	objs, err := w.createMoments(b.ctx, b.setup, b.cfg.createWorkers)
 	if err != nil {
-		return 0, fmt.Errorf("creating the floor's moments: %w", err)
+		return 0, machineShare{}, fmt.Errorf("creating the floor's moments: %w", err)
 	}
 	b.logf("floor N=%d %s: %d moments created in %s", n, label, n, secs(time.Since(t)))
 	cw, err := startConvergeWatch(b.ctx, b.setup, w.ns, n)
 	if err != nil {
-		return 0, err
+		return 0, machineShare{}, err
 	}
 	defer cw.stop()
 	pc, err := newClient(b.rest, qps, burst)
 	if err != nil {
-		return 0, err
+		return 0, machineShare{}, err
 	}
 	start := time.Now()
+	cpu0 := b.cpu.sample(0)
 	err = parallel(b.ctx, n, b.cfg.concurrency, func(i int) error {
 		m := &cxv1.Moment{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: momentName(i), ResourceVersion: objs[i].rv}}
 		before := m.DeepCopy()
@@ -574,15 +581,16 @@ func (b *bench) floorPhase(n int, label string, qps float32, burst int) (time.Du
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("floor patches: %w", err)
+		return 0, machineShare{}, fmt.Errorf("floor patches: %w", err)
 	}
 	if err := cw.wait(b.cfg.convergeTimeout, nil); err != nil {
-		return 0, fmt.Errorf("floor: %w (watch: %v)", err, cw.watchErrors())
+		return 0, machineShare{}, fmt.Errorf("floor: %w (watch: %v)", err, cw.watchErrors())
 	}
+	share := cpu0.share(b.cpu.sample(0))
 	d := cw.at.Sub(start)
-	b.logf("floor N=%d %s: converged in %s", n, label, secs(d))
+	b.logf("floor N=%d %s: converged in %s; %s", n, label, secs(d), share)
 	cw.stop()
-	return d, w.deleteAll(b.ctx, b.setup)
+	return d, share, w.deleteAll(b.ctx, b.setup)
 }
 
 // managerPhase creates the sources, journeys and n moments, starts the manager and
@@ -616,6 +624,7 @@ func (b *bench) managerPhase(r *sizeResult, n int, label string, defaultLimits, 
 		return nil, err
 	}
 	defer func() { _ = p.stop() }()
+	cpu0 := b.cpu.sample(p.cmd.Process.Pid)
 	res := &managerResult{}
 	readyc := make(chan time.Time, 1)
 	go func() {
@@ -627,6 +636,7 @@ func (b *bench) managerPhase(r *sizeResult, n int, label string, defaultLimits, 
 	}
 	res.converge = cw.at.Sub(p.started)
 	res.cpuConverge = p.cpuSeconds()
+	res.share = cpu0.share(b.cpu.sample(p.cmd.Process.Pid))
 	api1, err := b.api.counts(b.ctx)
 	if err != nil {
 		return nil, err
@@ -635,8 +645,8 @@ func (b *bench) managerPhase(r *sizeResult, n int, label string, defaultLimits, 
 	if at := <-readyc; !at.IsZero() {
 		res.ready = at.Sub(p.started)
 	}
-	b.logf("manager N=%d %s: ready after %s, converged in %s; %.2f Moment status writes per Moment; RSS max so far %.0f MiB",
-		n, label, secs(res.ready), secs(res.converge), res.apiConverge.total(isMomentStatusWrite)/float64(n), mib(p.maxRSS(time.Time{}, time.Time{})))
+	b.logf("manager N=%d %s: ready after %s, converged in %s; %.2f Moment status writes per Moment; RSS max so far %.0f MiB; %s",
+		n, label, secs(res.ready), secs(res.converge), res.apiConverge.total(isMomentStatusWrite)/float64(n), mib(p.maxRSS(time.Time{}, time.Time{})), res.share)
 	if r.managerBytes == 0 {
 		var m cxv1.Moment
 		if err := b.setup.Get(b.ctx, client.ObjectKey{Namespace: w.ns, Name: momentName(0)}, &m); err == nil {

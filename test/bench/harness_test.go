@@ -11,6 +11,8 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -181,4 +183,25 @@ func TestLoadConfig(t *testing.T) {
 
 func readyTrue() metav1.Condition {
 	return metav1.Condition{Type: cxv1.ReadyCondition, Status: metav1.ConditionTrue, Reason: "Succeeded"}
+}
+
+func TestMachineShare(t *testing.T) {
+	g := NewWithT(t)
+	t0 := time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC)
+	a := cpuSample{at: t0, apiServer: 10, etcd: 1, bench: 2, manager: 0.5}
+	b := cpuSample{at: t0.Add(10 * time.Second), apiServer: 24.8, etcd: 2.6, bench: 3.1, manager: 3.3}
+	s := a.share(b)
+	g.Expect(s.apiServer).To(BeNumerically("~", 1.48, 1e-9))
+	g.Expect(s.etcd).To(BeNumerically("~", 0.16, 1e-9))
+	g.Expect(s.String()).To(Equal("API server 1.48, etcd 0.16, bench 0.11, manager 0.28 cores"))
+	g.Expect(a.share(a)).To(Equal(machineShare{}), "no time, no share")
+
+	// The meter reads real processes: this one, and a child found by its ancestry.
+	g.Expect(cpuSecondsOf(os.Getpid())).To(BeNumerically(">=", 0))
+	g.Expect(cpuSecondsOf(-1)).To(Equal(-1.0))
+	child := exec.Command("sleep", "30")
+	g.Expect(child.Start()).To(Succeed())
+	defer func() { _ = child.Process.Kill(); _ = child.Wait() }()
+	g.Expect(descendsFrom(child.Process.Pid, os.Getpid())).To(BeTrue())
+	g.Expect(descendsFrom(os.Getpid(), child.Process.Pid)).To(BeFalse())
 }

@@ -263,20 +263,126 @@ func (p *managerProcess) maxRSS(from, to time.Time) int64 {
 func (p *managerProcess) peakRSS() int64 { return procStatusKB(p.cmd.Process.Pid, "VmHWM:") << 10 }
 
 // cpuSeconds is the process' user and system CPU time so far.
-func (p *managerProcess) cpuSeconds() float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
-	if err != nil {
+func (p *managerProcess) cpuSeconds() float64 { return cpuSecondsOf(p.cmd.Process.Pid) }
+
+// cpuSecondsOf is a process' user and system CPU time so far, -1 if it is gone.
+func cpuSecondsOf(pid int) float64 {
+	f := procStatFields(pid)
+	if len(f) < 13 {
 		return -1
 	}
-	// The command name (field 2) may hold spaces: fields count from after ')'.
-	s := string(data)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(fields) < 13 {
-		return -1
-	}
-	utime, _ := strconv.ParseFloat(fields[11], 64)
-	stime, _ := strconv.ParseFloat(fields[12], 64)
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
 	return (utime + stime) / clockTicks
+}
+
+// procStatFields are the fields of /proc/PID/stat after the command name (which
+// may hold spaces): field 3 (state) is the first.
+func procStatFields(pid int) []string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	s := string(data)
+	return strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+}
+
+// machineShare is where the machine's CPU went during a phase, in cores: the
+// API server, etcd, this process (the bench: its watch, and the floor's
+// patches) and the manager. The goal's ratio follows the API server's share.
+type machineShare struct {
+	apiServer, etcd, bench, manager float64
+}
+
+func (m machineShare) String() string {
+	s := fmt.Sprintf("API server %.2f, etcd %.2f, bench %.2f", m.apiServer, m.etcd, m.bench)
+	if m.manager > 0 {
+		s += fmt.Sprintf(", manager %.2f", m.manager)
+	}
+	return s + " cores"
+}
+
+// cpuMeter reads the CPU time of the test control plane's processes, found
+// among this process' descendants by name, of the bench and of a manager.
+type cpuMeter struct {
+	apiServer, etcd int
+}
+
+func newCPUMeter() cpuMeter {
+	var m cpuMeter
+	self := os.Getpid()
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if err != nil {
+			continue
+		}
+		name := strings.TrimSpace(string(comm))
+		if (name != "kube-apiserver" && name != "etcd") || !descendsFrom(pid, self) {
+			continue
+		}
+		if name == "etcd" {
+			m.etcd = pid
+		} else {
+			m.apiServer = pid
+		}
+	}
+	return m
+}
+
+func descendsFrom(pid, ancestor int) bool {
+	for range 16 {
+		f := procStatFields(pid)
+		if len(f) < 2 {
+			return false
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		if ppid == ancestor {
+			return true
+		}
+		if ppid <= 1 {
+			return false
+		}
+		pid = ppid
+	}
+	return false
+}
+
+// cpuSample is the CPU time of each process at one instant.
+type cpuSample struct {
+	at                              time.Time
+	apiServer, etcd, bench, manager float64
+}
+
+// sample reads the CPU times now; manager is 0 for none.
+func (m cpuMeter) sample(manager int) cpuSample {
+	s := cpuSample{at: time.Now(), bench: cpuSecondsOf(os.Getpid())}
+	if m.apiServer > 0 {
+		s.apiServer = cpuSecondsOf(m.apiServer)
+	}
+	if m.etcd > 0 {
+		s.etcd = cpuSecondsOf(m.etcd)
+	}
+	if manager > 0 {
+		s.manager = cpuSecondsOf(manager)
+	}
+	return s
+}
+
+// share is the cores each process used from a to b.
+func (a cpuSample) share(b cpuSample) machineShare {
+	d := b.at.Sub(a.at).Seconds()
+	if d <= 0 {
+		return machineShare{}
+	}
+	return machineShare{
+		apiServer: (b.apiServer - a.apiServer) / d, etcd: (b.etcd - a.etcd) / d,
+		bench: (b.bench - a.bench) / d, manager: (b.manager - a.manager) / d,
+	}
 }
 
 // scrapeStats returns how many scrapes were made and failed, the last error and

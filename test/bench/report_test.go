@@ -252,6 +252,7 @@ func (b *bench) details(out *strings.Builder, r *sizeResult) {
 		fmt.Fprintf(out, "- run %d (%s): floor %s, manager %s (ready %s), ratio %.2f; %.2f Moment status writes/Moment to converge; CPU %.1fs; RSS max %.0f MiB (VmHWM %.0f); %d scrapes, %d failed, largest %d KiB\n",
 			i+1, r.order[i], secs(r.floor[i]), secs(m.converge), secs(m.ready), ratio(m.converge.Seconds(), r.floor[i].Seconds()),
 			m.apiConverge.total(isMomentStatusWrite)/float64(r.n), m.cpuConverge, mib(m.rssMax), mib(m.peak), m.scrapes, m.scrapeErrors, m.scrapeMaxSize>>10)
+		fmt.Fprintf(out, "  - CPU while converging: floor: %s; manager: %s\n", r.floorShare[i], m.share)
 		if m.lastScrapeErr != nil {
 			fmt.Fprintf(out, "  - last scrape error: %v\n", m.lastScrapeErr)
 		}
