@@ -6,16 +6,22 @@
 // about 8 % of the manager's allocations while 10,000 Moments converged. A lazy
 // logger keeps the values and hands them to the real logger on the first line it
 // writes.
+//
+// The values are therefore encoded when that line is written, not when they are
+// given: give values that do not change (strings, numbers, object keys), as
+// controller-runtime and cxops do.
 package lazylog
 
 import (
+	"slices"
 	"sync/atomic"
 
 	"github.com/go-logr/logr"
 )
 
-// New returns l with WithValues deferred. Names, levels, verbosity and the call
-// site of each line are l's.
+// New returns l's sink with WithValues deferred. Names, levels and the call
+// site of each line are the sink's; l's own V level is not kept (New is for a
+// root logger).
 func New(l logr.Logger) logr.Logger {
 	base := l.GetSink()
 	if base == nil {
@@ -31,10 +37,12 @@ func New(l logr.Logger) logr.Logger {
 
 type sink struct {
 	base logr.LogSink
-	// kvs are the values given since base: never changed once set, so sinks
-	// derived from this one may share the slice.
-	kvs []any
-	// withValues is base with kvs, made by the first line logged.
+	// calls are the values of each WithValues since base, in order, each handed
+	// to base as a call of its own: a malformed one (an odd number, a key that
+	// is not a string) spoils only itself, as without the wrapper. Never changed
+	// once set, so that sinks derived from this one may share the slice.
+	calls [][]any
+	// withValues is base with calls, made by the first line logged.
 	withValues atomic.Pointer[logr.LogSink]
 }
 
@@ -52,17 +60,19 @@ func (s *sink) WithValues(kvs ...any) logr.LogSink {
 	if len(kvs) == 0 {
 		return s
 	}
+	// The caller may reuse its slice.
+	kvs = slices.Clone(kvs)
 	// A sink that has logged already starts from its resolved values.
 	if r := s.withValues.Load(); r != nil {
-		return &sink{base: *r, kvs: kvs}
+		return &sink{base: *r, calls: [][]any{kvs}}
 	}
-	all := make([]any, 0, len(s.kvs)+len(kvs))
-	all = append(append(all, s.kvs...), kvs...)
-	return &sink{base: s.base, kvs: all}
+	calls := make([][]any, len(s.calls), len(s.calls)+1)
+	copy(calls, s.calls)
+	return &sink{base: s.base, calls: append(calls, kvs)}
 }
 
 func (s *sink) WithName(name string) logr.LogSink {
-	return &sink{base: s.base.WithName(name), kvs: s.kvs}
+	return &sink{base: s.base.WithName(name), calls: s.calls}
 }
 
 func (s *sink) WithCallDepth(depth int) logr.LogSink {
@@ -70,19 +80,22 @@ func (s *sink) WithCallDepth(depth int) logr.LogSink {
 	if !ok {
 		return s
 	}
-	return &sink{base: cd.WithCallDepth(depth), kvs: s.kvs}
+	return &sink{base: cd.WithCallDepth(depth), calls: s.calls}
 }
 
 // resolve returns base with the deferred values, made once per sink. Two lines
 // logged at once may both make it; either result is the same.
 func (s *sink) resolve() logr.LogSink {
-	if len(s.kvs) == 0 {
+	if len(s.calls) == 0 {
 		return s.base
 	}
 	if r := s.withValues.Load(); r != nil {
 		return *r
 	}
-	r := s.base.WithValues(s.kvs...)
+	r := s.base
+	for _, kvs := range s.calls {
+		r = r.WithValues(kvs...)
+	}
 	s.withValues.Store(&r)
 	return r
 }

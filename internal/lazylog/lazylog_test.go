@@ -3,6 +3,7 @@ package lazylog
 import (
 	"errors"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
 
@@ -55,8 +56,9 @@ func TestValuesReachTheRealLoggerOnlyWhenALineIsWritten(t *testing.T) {
 
 	log.Info("evaluated", "health", "Healthy")
 	log.Error(errors.New("boom"), "patching status")
-	if *with != 1 {
-		t.Fatalf("WithValues reached the real logger %d times for two lines of one logger, want 1", *with)
+	// Resolved once, on the first line: one real WithValues per deferred call.
+	if *with != 2 {
+		t.Fatalf("WithValues reached the real logger %d times for two lines of a logger given values twice, want 2", *with)
 	}
 	entries := logs.AllUntimed()
 	if len(entries) != 2 {
@@ -122,6 +124,38 @@ func TestVerbosityAndCallDepthAreTheRealLoggers(t *testing.T) {
 	}
 	if filepath.Base(entries[1].Caller.File) != "lazylog_test.go" {
 		t.Errorf("helper line's caller %s", entries[1].Caller.File)
+	}
+}
+
+// TestMalformedValuesSpoilOnlyTheirOwnCall: each WithValues reaches the real
+// logger as a call of its own, so a line shows what it shows without the wrapper.
+func TestMalformedValuesSpoilOnlyTheirOwnCall(t *testing.T) {
+	lazyBase, lazyLogs, _ := newObserved(zapcore.InfoLevel)
+	plainBase, plainLogs, _ := newObserved(zapcore.InfoLevel)
+	build := func(l logr.Logger) logr.Logger {
+		return l.WithValues("controller", "moment").WithValues("odd").WithValues(42, "not a key").WithValues("name", "checkout")
+	}
+	build(New(lazyBase)).Info("line")
+	build(plainBase).Info("line")
+	want := plainLogs.FilterMessage("line").All()
+	got := lazyLogs.FilterMessage("line").All()
+	if len(got) != 1 || len(want) != 1 {
+		t.Fatalf("lines: lazy %d, plain %d", len(got), len(want))
+	}
+	if g, w := got[0].ContextMap(), want[0].ContextMap(); !reflect.DeepEqual(g, w) {
+		t.Errorf("lazy logger's values %v, the plain logger's %v", g, w)
+	}
+	if got[0].ContextMap()["name"] != "checkout" {
+		t.Errorf("a later well-formed call was spoiled: %v", got[0].ContextMap())
+	}
+
+	// A slice the caller reuses after WithValues does not change the values.
+	kvs := []any{"name", "a"}
+	l := New(lazyBase).WithValues(kvs...)
+	kvs[1] = "changed"
+	l.Info("reused")
+	if v := lazyLogs.FilterMessage("reused").All()[0].ContextMap()["name"]; v != "a" {
+		t.Errorf("name = %v, want a", v)
 	}
 }
 
