@@ -135,7 +135,7 @@ func referrers(c cache.Cache, obj client.Object, list client.ObjectList, field s
 	}
 	shared, ok := inf.(toolscache.SharedIndexInformer)
 	if !ok {
-		// A cache of several namespaces (--watch-namespaces) has one informer per
+		// With --watch-namespaces (even one), the cache has an informer per
 		// namespace behind one that is not indexed: list through it.
 		return func(ctx context.Context, ns, value string) []reconcile.Request {
 			return listReferrers(ctx, c, list, ns, field, value)

@@ -96,7 +96,8 @@ func (p statusMergePatch) Data(client.Object) ([]byte, error) {
 	// A first status (the zero status before) is its own merge patch: there is
 	// nothing to remove, and a null in it removes a field that is not there.
 	// That is every write while new objects converge; diffing them was a tenth of
-	// the manager's allocations at 10,000 Moments.
+	// the manager's allocations at 10,000 Moments. It relies on every zero
+	// status marshalling to {} (TestZeroStatusesMarshalEmpty).
 	if p.before == nil || reflect.ValueOf(p.before).IsZero() {
 		return after, nil
 	}

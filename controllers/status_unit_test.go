@@ -105,6 +105,20 @@ func TestStatusMergePatch(t *testing.T) {
 	g.Expect(got).To(ContainSubstring(`"resourceVersion":"7"`))
 }
 
+// TestZeroStatusesMarshalEmpty: a first status is sent whole as its merge patch
+// (statusMergePatch), which equals the diff only while every kind's zero status
+// marshals to {}: a field without omitempty would send its zero value, and
+// overwrite what the API server holds.
+func TestZeroStatusesMarshalEmpty(t *testing.T) {
+	g := NewWithT(t)
+	for _, st := range []any{cxv1.MomentStatus{}, cxv1.JourneyStatus{}, cxv1.RemediationTaskStatus{},
+		cxv1.RoadmapStreamStatus{}, cxv1.SignalSourceStatus{}} {
+		out, err := json.Marshal(st)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(string(out)).To(Equal("{}"), "%T", st)
+	}
+}
+
 // TestCacheLagHoldsOnlyWritesInFlight: a write is remembered until the watch
 // delivers it (or a later version), so that the map does not keep an entry per
 // object between heartbeats; until then a reconcile from an older copy waits.
