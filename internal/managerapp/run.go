@@ -153,7 +153,8 @@ func Run(ctx context.Context, cfg *rest.Config, f *Flags) error {
 	cfg.QPS = float32(f.qps)
 	cfg.Burst = f.burst
 	cfg.UserAgent = "cxops-manager"
-	cfg.DisableCompression = !f.compression
+	// A kubeconfig that turns compression off keeps it off.
+	cfg.DisableCompression = cfg.DisableCompression || !f.compression
 
 	apiServer := apiServerAddrs(cfg, f)
 	opts, err := controllers.NewOptions(controllers.OptionsInput{
