@@ -384,7 +384,7 @@ func (b *bench) managerArgs(heartbeat time.Duration, defaultLimits bool) []strin
 		"--status-heartbeat=" + heartbeat.String(),
 		"--egress-allow=127.0.0.2/32,127.0.0.3/32",
 		fmt.Sprintf("--concurrency=%d", b.cfg.concurrency),
-		// Millisecond timestamps: the log is the run's timeline (start, sync, first write).
+		// Nanosecond timestamps: the log is the run's timeline (start, sync, first write).
 		"--zap-time-encoding=rfc3339nano",
 	}
 	if !defaultLimits {

@@ -194,7 +194,10 @@ func TestMachineShare(t *testing.T) {
 	g.Expect(s.apiServer).To(BeNumerically("~", 1.48, 1e-9))
 	g.Expect(s.etcd).To(BeNumerically("~", 0.16, 1e-9))
 	g.Expect(s.String()).To(Equal("API server 1.48, etcd 0.16, bench 0.11, manager 0.28 cores"))
-	g.Expect(a.share(a)).To(Equal(machineShare{}), "no time, no share")
+	g.Expect(a.share(a)).To(Equal(machineShare{-1, -1, -1, -1}), "no time, no share")
+	// A process not found, or gone: not measured, not zero.
+	floor := cpuSample{at: t0, apiServer: 10, etcd: -1, bench: 2, manager: -1}.share(cpuSample{at: t0.Add(10 * time.Second), apiServer: 20, etcd: -1, bench: 4, manager: -1})
+	g.Expect(floor.String()).To(Equal("API server 1.00, etcd n/a, bench 0.20 cores"))
 
 	// The meter reads real processes: this one, and a child found by its ancestry.
 	g.Expect(cpuSecondsOf(os.Getpid())).To(BeNumerically(">=", 0))
@@ -204,4 +207,20 @@ func TestMachineShare(t *testing.T) {
 	defer func() { _ = child.Process.Kill(); _ = child.Wait() }()
 	g.Expect(descendsFrom(child.Process.Pid, os.Getpid())).To(BeTrue())
 	g.Expect(descendsFrom(os.Getpid(), child.Process.Pid)).To(BeFalse())
+}
+
+// TestConvergeRowJudgesPairedRuns: the goal is the median of each run's ratio,
+// not the ratio of the median times, which pairs a manager and a floor of
+// different runs (the bench's set of 2026-12-03: 1.23 against 1.31).
+func TestConvergeRowJudgesPairedRuns(t *testing.T) {
+	g := NewWithT(t)
+	s := func(v float64) time.Duration { return time.Duration(v * float64(time.Second)) }
+	floor := []time.Duration{s(29.1), s(28.7), s(34.2)}
+	mgr := []time.Duration{s(38.0), s(35.4), s(41.9)}
+	r := convergeRow(10000, 3, 5000, floor, mgr)
+	g.Expect(r.Ratio).To(Equal("1.23x"))
+	g.Expect(r.Verdict).To(Equal(pass))
+	g.Expect(r.Measured).To(Equal("runs 1.31, 1.23, 1.23 (min 1.23); manager 38.0s (min 35.4s), floor 29.1s (min 28.7s): ratio of medians 1.31"))
+	r = convergeRow(10000, 3, 5000, floor, []time.Duration{s(38.0), s(36.0), s(43.0)})
+	g.Expect(r.Verdict).To(Equal(fail), "1.31, 1.25, 1.26")
 }

@@ -289,15 +289,22 @@ func procStatFields(pid int) []string {
 
 // machineShare is where the machine's CPU went during a phase, in cores: the
 // API server, etcd, this process (the bench: its watch, and the floor's
-// patches) and the manager. The goal's ratio follows the API server's share.
+// patches) and the manager. The goal's ratio follows the API server's share. A
+// negative share is one not measured (no such process, or it exited).
 type machineShare struct {
 	apiServer, etcd, bench, manager float64
 }
 
 func (m machineShare) String() string {
-	s := fmt.Sprintf("API server %.2f, etcd %.2f, bench %.2f", m.apiServer, m.etcd, m.bench)
-	if m.manager > 0 {
-		s += fmt.Sprintf(", manager %.2f", m.manager)
+	core := func(v float64) string {
+		if v < 0 {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.2f", v)
+	}
+	s := fmt.Sprintf("API server %s, etcd %s, bench %s", core(m.apiServer), core(m.etcd), core(m.bench))
+	if m.manager >= 0 {
+		s += ", manager " + core(m.manager)
 	}
 	return s + " cores"
 }
@@ -358,30 +365,30 @@ type cpuSample struct {
 	apiServer, etcd, bench, manager float64
 }
 
-// sample reads the CPU times now; manager is 0 for none.
+// sample reads the CPU times now (-1: not measured); manager is 0 for none.
 func (m cpuMeter) sample(manager int) cpuSample {
-	s := cpuSample{at: time.Now(), bench: cpuSecondsOf(os.Getpid())}
-	if m.apiServer > 0 {
-		s.apiServer = cpuSecondsOf(m.apiServer)
+	read := func(pid int) float64 {
+		if pid <= 0 {
+			return -1
+		}
+		return cpuSecondsOf(pid)
 	}
-	if m.etcd > 0 {
-		s.etcd = cpuSecondsOf(m.etcd)
-	}
-	if manager > 0 {
-		s.manager = cpuSecondsOf(manager)
-	}
-	return s
+	return cpuSample{at: time.Now(), apiServer: read(m.apiServer), etcd: read(m.etcd), bench: read(os.Getpid()), manager: read(manager)}
 }
 
-// share is the cores each process used from a to b.
+// share is the cores each process used from a to b; -1 where either sample is
+// missing.
 func (a cpuSample) share(b cpuSample) machineShare {
 	d := b.at.Sub(a.at).Seconds()
-	if d <= 0 {
-		return machineShare{}
+	rate := func(x, y float64) float64 {
+		if x < 0 || y < 0 || d <= 0 {
+			return -1
+		}
+		return (y - x) / d
 	}
 	return machineShare{
-		apiServer: (b.apiServer - a.apiServer) / d, etcd: (b.etcd - a.etcd) / d,
-		bench: (b.bench - a.bench) / d, manager: (b.manager - a.manager) / d,
+		apiServer: rate(a.apiServer, b.apiServer), etcd: rate(a.etcd, b.etcd),
+		bench: rate(a.bench, b.bench), manager: rate(a.manager, b.manager),
 	}
 }
 
