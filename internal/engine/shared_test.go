@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -166,4 +167,75 @@ func TestEgressLoadStretch(t *testing.T) {
 	h.e.Remove(moment("busy"))
 	h.g.Expect(h.e.Load("shop/busy")).To(Equal(SourceLoad{Stretch: 1}))
 	h.g.Expect(changes).To(ConsistOf("shop/busy", "team/neighbour"))
+}
+
+// The test above draws no jitter. With real draws, queries of one document
+// registered at ten different moments (or before the source's provider, while
+// their ticks are not aligned) still come to share one tick: a phase moves by
+// at most the jitter window per interval toward the source's tick, which keeps
+// moving with its own draws. Whatever the draws, after 20 intervals each
+// interval has one GET (11 in a 10-interval window whose edges both hold one).
+func TestHTTPJSONSourcePhasesMergeWithJitter(t *testing.T) {
+	for _, late := range []bool{false, true} {
+		for seed := uint64(1); seed <= 20; seed++ {
+			t.Run(fmt.Sprint("late", late, "seed", seed), func(t *testing.T) {
+				var hits atomic.Int64
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					hits.Add(1)
+					_, _ = w.Write([]byte(`{"v": {"q0": 0, "q1": 1, "q2": 2, "q3": 3, "q4": 4, "q5": 5, "q6": 6, "q7": 7, "q8": 8, "q9": 9}}`))
+				}))
+				t.Cleanup(srv.Close)
+				p, err := providers.New(v1alpha1.SignalSourceSpec{HTTP: v1alpha1.HTTPSource{URL: srv.URL + "/scores"}}, nil,
+					providers.Options{Policy: egress.Policy{Allow: egress.Loopback()}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { providers.CloseIdleConnections(p) })
+
+				h := newHarness(t, Options{Rand: rand.NewPCG(seed, seed)}) // jitter 0.1: ±3s at 30s
+				if !late {
+					h.reg.Set("shop/scores", p)
+				}
+				s := spec(v1alpha1.OpGreaterOrEqual, 0)
+				s.Interval = 30 * time.Second
+				register := func(owner string, from, to int) {
+					var regs []Registration
+					for i := from; i < to; i++ {
+						regs = append(regs, reg(fmt.Sprintf("o%d", i), "shop/scores", fmt.Sprintf("{.v.q%d}", i), s))
+					}
+					h.e.Set(moment(owner), regs)
+				}
+				register("a", 0, 1)
+				h.start()
+				h.tick()
+				// Nine more queries, each registered at its own moment, 3-15s apart.
+				offsets := rand.New(rand.NewPCG(seed, 7))
+				for i := 1; i < 10; i++ {
+					h.settle()
+					h.clk.Step(3*time.Second + time.Duration(offsets.IntN(12000))*time.Millisecond)
+					register(fmt.Sprint("m", i), i, i+1)
+				}
+				if late {
+					for range 20 {
+						h.tick()
+					}
+					h.reg.Set("shop/scores", p)
+				}
+				// At most the jitter window (3s) per interval toward each other, with
+				// the draws moving the target: 20 intervals is ample.
+				until := h.clk.Now().Add(20 * 30 * time.Second)
+				for h.clk.Now().Before(until) {
+					h.tick()
+				}
+				before, start, ticks := hits.Load(), h.clk.Now(), 0
+				for h.clk.Now().Before(start.Add(10 * 30 * time.Second)) {
+					h.tick()
+					ticks++
+				}
+				if got := hits.Load() - before; got > 11 || ticks > 11 {
+					t.Fatalf("%d GETs on %d ticks in 10 intervals, want one tick and one GET per interval", got, ticks)
+				}
+			})
+		}
+	}
 }
