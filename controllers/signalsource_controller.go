@@ -2,7 +2,13 @@ package controllers
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
 	"fmt"
+	"hash"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -174,8 +180,13 @@ func (r *SignalSourceReconciler) recordTransitions(ctx context.Context, before, 
 // connect builds and probes the provider; the registry holds it whenever it could be
 // built, so that objectives report the provider's own errors while it is unreachable.
 func (r *SignalSourceReconciler) connect(ctx context.Context, src *cxv1.SignalSource, key string) (ctrl.Result, readiness) {
+	inputs := newInputsDigest(src.Spec)
 	secrets := func(name string) (map[string][]byte, error) {
-		return secretReader{cached: r.Client, api: r.APIReader}.get(ctx, src.Namespace, name)
+		data, err := secretReader{cached: r.Client, api: r.APIReader}.get(ctx, src.Namespace, name)
+		if err == nil {
+			inputs.secret(name, data)
+		}
+		return data, err
 	}
 	p, err := providers.New(src.Spec, secrets, r.Options.Providers.WithLogger(sourceLogger(src)).WithOnRequest(r.Requests.counter(key)))
 	if err != nil {
@@ -189,7 +200,10 @@ func (r *SignalSourceReconciler) connect(ctx context.Context, src *cxv1.SignalSo
 		// A missing Secret is watched; other errors retry with backoff.
 		return ctrl.Result{RequeueAfter: r.backoff(src)}, waiting(reason, err.Error())
 	}
-	r.Registry.Set(key, p)
+	// An unchanged source (each probe, each change of its fetches' outcome)
+	// keeps the provider it has: its connections, and the document an HTTP
+	// JSON source shares among the queries of a tick.
+	p = r.Registry.Keep(key, inputs.sum(), p)
 	r.Settled.settle(key)
 	if changed := r.observeGeneration(src); changed {
 		// New values or settings: evaluate the objectives that use it now.
@@ -389,3 +403,34 @@ func (f *fetchOutcomes) forget(source string) {
 	defer f.mu.Unlock()
 	delete(f.err, source)
 }
+
+// inputsDigest is a digest of what a provider is built from: the source's spec
+// and the data of the Secrets it reads (the manager's provider options do not
+// change while it runs).
+type inputsDigest struct{ h hash.Hash }
+
+func newInputsDigest(spec cxv1.SignalSourceSpec) *inputsDigest {
+	d := &inputsDigest{h: sha256.New()}
+	b, _ := json.Marshal(spec) // a spec always marshals
+	d.field(b)
+	return d
+}
+
+// secret adds a Secret's name and data, its keys in order.
+func (d *inputsDigest) secret(name string, data map[string][]byte) {
+	d.field([]byte(name))
+	for _, k := range slices.Sorted(maps.Keys(data)) {
+		d.field([]byte(k))
+		d.field(data[k])
+	}
+}
+
+// field adds one length-prefixed field, so that no two inputs run together.
+func (d *inputsDigest) field(b []byte) {
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+	d.h.Write(n[:])
+	d.h.Write(b)
+}
+
+func (d *inputsDigest) sum() string { return string(d.h.Sum(nil)) }

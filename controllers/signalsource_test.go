@@ -1,6 +1,8 @@
 package controllers
 
 import (
+	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -119,4 +121,86 @@ func TestSignalSourceReadyFollowsFetches(t *testing.T) {
 		g.Eventually(func(g Gomega) { g.Expect(readyOf(g).Status).To(Equal(want)) }, timeout, poll).Should(Succeed())
 	}
 	g.Expect(writes.of("signalsources", ns, "survey")).To(BeNumerically("<=", stable+6))
+}
+
+// Defect (issue 12): every reconcile of a signal source (each probe, and each
+// change of its fetches' outcome) built a new provider and closed the old one's
+// connections: a new TCP (and TLS) connection per probe, and the document an
+// HTTP JSON source shares among the queries of a tick was dropped, so a swap in
+// the middle of a tick cost a second GET. A source whose spec and Secrets are
+// unchanged keeps its provider; a spec change builds a new one.
+func TestSignalSourceKeepsItsProviderWhileUnchanged(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	var conns atomic.Int64
+	srv := &scoreServer{}
+	hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		srv.requests.Add(1)
+		if srv.failing.Load() {
+			http.Error(w, "failing", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"score": 99.9}`))
+	}))
+	hs.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	hs.Start()
+	t.Cleanup(hs.Close)
+
+	src := &cxv1.SignalSource{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "survey"},
+		Spec:       cxv1.SignalSourceSpec{HTTP: cxv1.HTTPSource{URL: hs.URL + "/nps"}},
+	}
+	o := objective("score", "survey", "{.score}", "50")
+	o.Interval = &cxv1.Duration{Duration: 10 * time.Second}
+	m := moment(ns, "feedback", "parts", "order", o)
+	create(g, src, journey(ns, "parts", "order"), m)
+	readyIs := func(want metav1.ConditionStatus) {
+		t.Helper()
+		g.Eventually(func(g Gomega) {
+			g.Expect(cond(get(g, src).Status.Conditions, cxv1.ReadyCondition).Status).To(Equal(want))
+		}, timeout, poll).Should(Succeed())
+	}
+	readyIs(metav1.ConditionTrue)
+	g.Eventually(func(g Gomega) {
+		g.Expect(objState(get(g, m), "score").State).To(Equal(cxv1.StateMet))
+	}, timeout, poll).Should(Succeed())
+	key := ns + "/survey"
+	first, ok := system.Registry.Get(key)
+	g.Expect(ok).To(BeTrue())
+
+	// Each change of the fetches' outcome reconciles the source (and probes it).
+	tick := func() {
+		t.Helper()
+		before := srv.requests.Load()
+		testClock.Step(10 * time.Second)
+		g.Eventually(srv.requests.Load, timeout, poll).Should(BeNumerically(">", before))
+	}
+	for i := range 4 {
+		srv.failing.Store(i%2 == 0)
+		tick()
+		if i%2 == 0 {
+			readyIs(metav1.ConditionFalse)
+		} else {
+			readyIs(metav1.ConditionTrue)
+		}
+	}
+	now, _ := system.Registry.Get(key)
+	g.Expect(now == first).To(BeTrue(), "four reconciles of an unchanged source kept its provider")
+	g.Expect(conns.Load()).To(BeNumerically("<=", 2), "the provider's connections were kept (probe and fetch may each open one)")
+
+	// A spec change builds a new provider.
+	g.Eventually(func(g Gomega) {
+		cur := get(g, src)
+		cur.Spec.HTTP.Timeout = &cxv1.Duration{Duration: 7 * time.Second}
+		g.Expect(k8sClient.Update(context.Background(), cur)).To(Succeed())
+	}, timeout, poll).Should(Succeed())
+	g.Eventually(func() bool {
+		p, _ := system.Registry.Get(key)
+		return p != first
+	}, timeout, poll).Should(BeTrue(), "a new spec, a new provider")
 }

@@ -128,6 +128,9 @@ type Registry struct {
 
 type entry struct {
 	provider Provider
+	// inputs identifies what the provider was built from (see Keep); empty
+	// when Set stored it.
+	inputs string
 }
 
 // NewRegistry returns an empty registry.
@@ -145,6 +148,28 @@ func (r *Registry) Set(key string, p Provider) {
 	if had && !sameProvider(old.provider, p) {
 		CloseIdleConnections(old.provider)
 	}
+}
+
+// Keep stores p as the provider of a source unless the provider stored there
+// was built from the same inputs (a digest of everything p was built from,
+// such as the source's spec and its Secrets' data), and returns the provider
+// in use. An unchanged source thus keeps its provider, with its open
+// connections and what it shares between calls; p, unused, has made no call
+// and is dropped.
+func (r *Registry) Keep(key, inputs string, p Provider) Provider {
+	r.mu.Lock()
+	old, had := r.providers[key]
+	if had && inputs != "" && old.inputs == inputs {
+		r.mu.Unlock()
+		CloseIdleConnections(p)
+		return old.provider
+	}
+	r.providers[key] = entry{provider: p, inputs: inputs}
+	r.mu.Unlock()
+	if had && !sameProvider(old.provider, p) {
+		CloseIdleConnections(old.provider)
+	}
+	return p
 }
 
 // Get returns the provider of a source, or false when the source is unknown or not

@@ -47,6 +47,28 @@ func TestRegistryClosesReplacedProviders(t *testing.T) {
 	r.Set("ns/m", a)
 }
 
+func TestRegistryKeepsAProviderBuiltFromTheSameInputs(t *testing.T) {
+	g := NewWithT(t)
+	r := NewRegistry()
+	a, b, c := &closingProvider{}, &closingProvider{}, &closingProvider{}
+	g.Expect(r.Keep("ns/a", "v1", a)).To(BeIdenticalTo(a))
+	// The same inputs: the stored provider stays, the new one is dropped.
+	g.Expect(r.Keep("ns/a", "v1", b)).To(BeIdenticalTo(a))
+	g.Expect(a.closed).To(Equal(0))
+	g.Expect(b.closed).To(Equal(1))
+	got, _ := r.Get("ns/a")
+	g.Expect(got).To(BeIdenticalTo(a))
+	// New inputs replace it, and close the old one's idle connections.
+	g.Expect(r.Keep("ns/a", "v2", c)).To(BeIdenticalTo(c))
+	g.Expect(a.closed).To(Equal(1))
+	// No inputs (Set) never match.
+	r.Set("ns/a", a)
+	g.Expect(r.Keep("ns/a", "", b)).To(BeIdenticalTo(b))
+	// A deleted source starts afresh.
+	r.Delete("ns/a")
+	g.Expect(r.Keep("ns/a", "v2", c)).To(BeIdenticalTo(c))
+}
+
 func TestReasonOf(t *testing.T) {
 	g := NewWithT(t)
 	err := fmt.Errorf("wrapped: %w", Errorf(v1alpha1.ReasonNoData, "x"))
