@@ -47,10 +47,12 @@ func readyStatus(o client.Object) string {
 // it aggregates (its moments). The first change after a quiet time is measured
 // after first, gathering a burst into one reconcile. While the aggregated
 // objects keep changing en masse (at least burst events gathered by the previous
-// measure: thousands of moments converging), measures come at most once per
-// every. A change always leads to a measure that starts after it, so the final
-// state is always measured. The workqueue's delays are wall-clock time, and so
-// is the throttle's clock.
+// measure, or by the objects of its namespace within first or the period before:
+// thousands of moments converging, spread over many journeys), measures come at
+// most once per every. A change always leads to a measure that starts after it,
+// so the final state is always measured. Namespaces are paced apart: one
+// tenant's mass change does not slow another's journeys. The workqueue's delays
+// are wall-clock time, and so is the throttle's clock.
 type measureThrottle struct {
 	clock        clock.PassiveClock
 	first, every time.Duration
@@ -58,6 +60,17 @@ type measureThrottle struct {
 
 	mu      sync.Mutex
 	windows map[types.NamespacedName]measureWindow
+	// spaces counts the events of each namespace per period of first; a
+	// namespace quiet for two periods is dropped on the next period's roll.
+	spaces map[string]namespaceWindow
+	rolled time.Time
+}
+
+// namespaceWindow counts a namespace's events in the current period (from
+// start) and the one before it.
+type namespaceWindow struct {
+	start          time.Time
+	events, before int
 }
 
 // measureWindow is the measure scheduled for one object and the events it
@@ -69,7 +82,31 @@ type measureWindow struct {
 
 func newMeasureThrottle(first, every time.Duration, burst int) *measureThrottle {
 	return &measureThrottle{clock: clock.RealClock{}, first: first, every: every, burst: burst,
-		windows: map[types.NamespacedName]measureWindow{}}
+		windows: map[types.NamespacedName]measureWindow{}, spaces: map[string]namespaceWindow{}}
+}
+
+// massChange counts an event of namespace ns at now and reports whether the
+// namespace's objects change en masse: burst events in the current period or
+// the one before. Called with mu held.
+func (t *measureThrottle) massChange(ns string, now time.Time) bool {
+	if now.Sub(t.rolled) >= t.first {
+		t.rolled = now
+		for k, w := range t.spaces {
+			if now.Sub(w.start) >= 2*t.first {
+				delete(t.spaces, k)
+			}
+		}
+	}
+	w := t.spaces[ns]
+	switch age := now.Sub(w.start); {
+	case age >= 2*t.first:
+		w = namespaceWindow{start: now}
+	case age >= t.first:
+		w = namespaceWindow{start: now, before: w.events}
+	}
+	w.events++
+	t.spaces[ns] = w
+	return w.events >= t.burst || w.before >= t.burst
 }
 
 // schedule returns when to measure key after a change, and false when a
@@ -78,6 +115,7 @@ func (t *measureThrottle) schedule(key types.NamespacedName) (time.Duration, boo
 	now := t.clock.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	mass := t.massChange(key.Namespace, now)
 	w, ok := t.windows[key]
 	if ok && w.due.After(now) {
 		w.events++
@@ -85,7 +123,7 @@ func (t *measureThrottle) schedule(key types.NamespacedName) (time.Duration, boo
 		return 0, false
 	}
 	due := now.Add(t.first)
-	if ok && w.events >= t.burst && w.due.Add(t.every).After(due) {
+	if ok && (w.events >= t.burst || mass) && w.due.Add(t.every).After(due) {
 		due = w.due.Add(t.every)
 	}
 	t.windows[key] = measureWindow{due: due, events: 1}

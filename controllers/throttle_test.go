@@ -115,3 +115,59 @@ func TestJourneyMeasuredEarlyStillMeasuresLaterChanges(t *testing.T) {
 	g.Expect(ok).To(BeTrue(), "the change after the measure is scheduled")
 	g.Expect(d).To(Equal(journeyBatch))
 }
+
+// Issue 12: at the default client limits, 1,000 moments of 100 journeys (ten
+// each) converge over about 24 s; no journey gathered the 100 changes that mark
+// a burst, so each was measured (and written) every 5 s, some five times while
+// its moments converged. A namespace whose moments change en masse paces all
+// its journeys: a first measure after the batch delay, then at most once per
+// 30 s, and once after the last change. Another namespace keeps the batch pace.
+func TestJourneysOfANamespaceConvergingEnMasseAreMeasuredAtTheConvergencePace(t *testing.T) {
+	g := NewWithT(t)
+	clk := clocktesting.NewFakeClock(time.Now())
+	th := newMeasureThrottle(journeyBatch, journeyMeasureEvery, journeyBurst)
+	th.clock = clk
+	h := th.handler(journeyOf)
+	q := &delayingQueue{clock: clk, waiting: map[reconcile.Request]time.Time{}}
+	perJourney := map[string]int{}
+	run := func() {
+		before := map[reconcile.Request]bool{}
+		for r := range q.waiting {
+			before[r] = true
+		}
+		q.run()
+		for r := range before {
+			if _, still := q.waiting[r]; !still {
+				perJourney[r.String()]++
+				th.measuring(r.NamespacedName)
+			}
+		}
+	}
+	const moments, journeys = 1000, 100
+	converge := 24 * time.Second
+	step := converge / moments
+	start := clk.Now()
+	for i := 0; clk.Now().Sub(start) < converge+time.Minute; i++ {
+		if i < moments {
+			m := moment("team-a", fmt.Sprintf("m%d", i), fmt.Sprintf("j%d", (i*37)%journeys), "order")
+			h.Update(context.Background(), event.UpdateEvent{ObjectOld: m, ObjectNew: m}, q)
+		}
+		if i == moments/2 { // another tenant's single change meanwhile
+			m := moment("team-b", "m0", "j0", "order")
+			h.Update(context.Background(), event.UpdateEvent{ObjectOld: m, ObjectNew: m}, q)
+		}
+		clk.Step(step)
+		run()
+	}
+	total := 0
+	for k, n := range perJourney {
+		if k == "team-b/j0" {
+			continue
+		}
+		g.Expect(n).To(BeNumerically("<=", 2), "journey %s measured %d times while its moments converged", k, n)
+		total += n
+	}
+	g.Expect(perJourney).To(HaveLen(journeys + 1))
+	g.Expect(total).To(BeNumerically("<=", 2*journeys))
+	g.Expect(perJourney["team-b/j0"]).To(Equal(1))
+}
