@@ -100,16 +100,23 @@ func loadConfig() (config, error) {
 		}
 		c.sizes = append(c.sizes, n)
 	}
-	// The run at the default limits is long at 10,000 (10,000 writes at 50 per
-	// second on each side): by default it runs at the first size only.
-	c.defaultQPSSizes = map[int]bool{}
+	// The run at the default limits takes 7 minutes at 10,000 (10,000 writes at
+	// 50 per second on each side): by default it runs at the smallest size the
+	// convergence goal is judged at (convergeTarget), or the largest size below.
 	// The steady window and the restart (7 minutes or more) run at the largest size
 	// only, by default.
-	first, largest := "", ""
+	dq, largest := "", ""
 	if len(c.sizes) > 0 {
-		first, largest = strconv.Itoa(c.sizes[0]), strconv.Itoa(slices.Max(c.sizes))
+		largest = strconv.Itoa(slices.Max(c.sizes))
+		dq = largest
+		for _, n := range slices.Sorted(slices.Values(c.sizes)) {
+			if n >= convergeTarget {
+				dq = strconv.Itoa(n)
+				break
+			}
+		}
 	}
-	c.defaultQPSSizes = envSizes("BENCH_DEFAULT_QPS_SIZES", first, &errs)
+	c.defaultQPSSizes = envSizes("BENCH_DEFAULT_QPS_SIZES", dq, &errs)
 	c.steadySizes = envSizes("BENCH_STEADY_SIZES", largest, &errs)
 	// The restarted manager's heartbeat is longer than any moment's time to its
 	// next heartbeat, so that no heartbeat is due in the window after the restart:

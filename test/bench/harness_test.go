@@ -172,8 +172,17 @@ func TestLoadConfig(t *testing.T) {
 	g.Expect(c.sizes).To(Equal([]int{1000, 10000}))
 	g.Expect(c.runs).To(Equal(3))
 	g.Expect(c.restartHeartbeat).To(BeNumerically(">", c.heartbeat+c.restartWindow))
-	g.Expect(c.defaultQPSSizes).To(Equal(map[int]bool{1000: true}))
+	g.Expect(c.defaultQPSSizes).To(Equal(map[int]bool{10000: true}), "the goal's size")
 	g.Expect(c.steadySizes).To(Equal(map[int]bool{10000: true}))
+	t.Setenv("BENCH_SIZES", "30000 1000 20000")
+	c, err = loadConfig()
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(c.defaultQPSSizes).To(Equal(map[int]bool{20000: true}), "the smallest size the goal is judged at")
+	g.Expect(c.steadySizes).To(Equal(map[int]bool{30000: true}))
+	t.Setenv("BENCH_SIZES", "500 1000")
+	c, err = loadConfig()
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(c.defaultQPSSizes).To(Equal(map[int]bool{1000: true}), "below the goal's size, the largest")
 
 	t.Setenv("BENCH_SIZES", "1000 30k")
 	t.Setenv("BENCH_INTERVAL", "5s")
@@ -223,4 +232,9 @@ func TestConvergeRowJudgesPairedRuns(t *testing.T) {
 	g.Expect(r.Measured).To(Equal("runs 1.31, 1.23, 1.23 (min 1.23); manager 38.0s (min 35.4s), floor 29.1s (min 28.7s): ratio of medians 1.31"))
 	r = convergeRow(10000, 3, 5000, floor, []time.Duration{s(38.0), s(36.0), s(43.0)})
 	g.Expect(r.Verdict).To(Equal(fail), "1.31, 1.25, 1.26")
+	// Below the goal's size the ratio is shown, not judged.
+	r = convergeRow(1000, 3, 5000, floor, mgr)
+	g.Expect(r.Ratio).To(Equal("1.23x"))
+	g.Expect(r.Verdict).To(Equal(info))
+	g.Expect(r.Goal).To(ContainSubstring("the goal is at 10000"))
 }

@@ -17,7 +17,33 @@ const (
 	pass = "PASS"
 	fail = "FAIL"
 	na   = "n/a"
+	// info marks a measurement the table shows but does not judge.
+	info = "info"
 )
+
+// convergeTarget is the size the convergence goal is set at (DESIGN.md:
+// "Converge 10,000 Moments ... within 1.25x the time a bare client needs").
+// Smaller sizes show their ratio without a verdict: the manager's start (its
+// binary, leader election, listing the objects into its cache: about 0.4 s) and
+// the journeys (100 at every size) weigh ten times more at 1,000 Moments, where
+// the floor takes 3 s.
+const convergeTarget = 10000
+
+// convergeVerdict judges a convergence ratio at n Moments.
+func convergeVerdict(n int, r float64) string {
+	if n < convergeTarget {
+		return info
+	}
+	return atMost(r, 1.25)
+}
+
+// convergeGoal names the convergence goal at n Moments.
+func convergeGoal(n int, detail string) string {
+	if n < convergeTarget {
+		return fmt.Sprintf("converge %d Moments vs floor, %s (shown; the goal is at %d)", n, detail, convergeTarget)
+	}
+	return fmt.Sprintf("converge %d Moments <= 1.25x floor, %s", n, detail)
+}
 
 // row is one line of the goals table.
 type row struct {
@@ -295,11 +321,11 @@ func convergeRow(n, runs int, qps float64, floor, mgr []time.Duration) row {
 	rt := medianF(per)
 	fm, mm := median(floor), median(mgr)
 	return row{
-		fmt.Sprintf("converge %d Moments <= 1.25x floor (median of %d paired runs, QPS %.0f both sides)", n, runs, qps),
+		convergeGoal(n, fmt.Sprintf("median of %d paired runs, QPS %.0f both sides", runs, qps)),
 		fmt.Sprintf("runs %s (min %.2f); manager %s (min %s), floor %s (min %s): ratio of medians %.2f",
 			strings.Join(parts, ", "), slices.Min(per), secs(mm), secs(minimum(mgr)), secs(fm), secs(minimum(floor)),
 			ratio(mm.Seconds(), fm.Seconds())),
-		fmtRatio(rt), atMost(rt, 1.25)}
+		fmtRatio(rt), convergeVerdict(n, rt)}
 }
 
 func (b *bench) goalRows(r *sizeResult) []row {
@@ -308,8 +334,8 @@ func (b *bench) goalRows(r *sizeResult) []row {
 	if r.dqMgr != nil {
 		rt := ratio(r.dqMgr.converge.Seconds(), r.dqFloor.Seconds())
 		rows = append(rows, row{
-			fmt.Sprintf("converge %d Moments <= 1.25x floor at the default limits (QPS %d/burst %d, 1 run)", r.n, managerDefaultQPS, managerDefaultBurst),
-			fmt.Sprintf("manager %s, floor %s", secs(r.dqMgr.converge), secs(r.dqFloor)), fmtRatio(rt), atMost(rt, 1.25)})
+			convergeGoal(r.n, fmt.Sprintf("default limits (QPS %d/burst %d), 1 run", managerDefaultQPS, managerDefaultBurst)),
+			fmt.Sprintf("manager %s, floor %s", secs(r.dqMgr.converge), secs(r.dqFloor)), fmtRatio(rt), convergeVerdict(r.n, rt)})
 	}
 	if s := r.steady; s != nil {
 		mx, avg := minuteStats(s.perMinute)
