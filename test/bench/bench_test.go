@@ -595,7 +595,7 @@ func (b *bench) floorPhase(n int, label string, qps float32, burst int) (time.Du
 	}
 	share := cpu0.share(b.cpu.sample(0))
 	d := cw.at.Sub(start)
-	b.logf("floor N=%d %s: converged in %s; %s", n, label, secs(d), share)
+	b.logf("floor N=%d %s: converged in %s; %s; %s", n, label, secs(d), share, cw.progress(start))
 	cw.stop()
 	return d, share, w.deleteAll(b.ctx, b.setup)
 }
@@ -652,8 +652,9 @@ func (b *bench) managerPhase(r *sizeResult, n int, label string, defaultLimits, 
 	if at := <-readyc; !at.IsZero() {
 		res.ready = at.Sub(p.started)
 	}
-	b.logf("manager N=%d %s: ready after %s, converged in %s; %.2f Moment status writes per Moment; RSS max so far %.0f MiB; %s",
-		n, label, secs(res.ready), secs(res.converge), res.apiConverge.total(isMomentStatusWrite)/float64(n), mib(p.maxRSS(time.Time{}, time.Time{})), res.share)
+	b.logf("manager N=%d %s: ready after %s, converged in %s; %.2f Moment status writes per Moment; RSS max so far %.0f MiB; %s; %s",
+		n, label, secs(res.ready), secs(res.converge), res.apiConverge.total(isMomentStatusWrite)/float64(n), mib(p.maxRSS(time.Time{}, time.Time{})), res.share,
+		cw.progress(p.started))
 	if r.managerBytes == 0 {
 		var m cxv1.Moment
 		if err := b.setup.Get(b.ctx, client.ObjectKey{Namespace: w.ns, Name: momentName(0)}, &m); err == nil {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -270,10 +271,13 @@ func converged(m *cxv1.Moment) bool {
 // convergeWatch watches the moments of one namespace from a resource version
 // (reconnecting as needed) and closes done when n of them have converged.
 type convergeWatch struct {
-	n        int
-	done     chan struct{}
-	at       time.Time // when the n-th moment converged
-	count    atomic.Int64
+	n     int
+	done  chan struct{}
+	at    time.Time // when the n-th moment converged
+	count atomic.Int64
+	// marks[i] is when (i+1) tenths of the moments had converged: where a slow
+	// run lost its time (a slower pace throughout, a late start or a tail).
+	marks    [10]time.Time
 	modified atomic.Int64
 
 	mu      sync.Mutex
@@ -343,13 +347,37 @@ func startConvergeWatch(ctx context.Context, c client.WithWatch, ns string, n in
 				w.seen[m.Name] = true
 			}
 			w.mu.Unlock()
-			if first && int(w.count.Add(1)) == n {
+			if !first {
+				continue
+			}
+			c := int(w.count.Add(1))
+			if i := c*10/n - 1; i >= 0 && i < len(w.marks) && (c-1)*10/n-1 < i {
+				w.mu.Lock()
+				w.marks[i] = time.Now()
+				w.mu.Unlock()
+			}
+			if c == n {
 				w.at = time.Now()
 				close(w.done)
 			}
 		}
 	}()
 	return w, nil
+}
+
+// progress shows, from start, when each tenth of the moments had converged.
+func (w *convergeWatch) progress(start time.Time) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	parts := make([]string, 0, len(w.marks))
+	for _, t := range w.marks {
+		if t.IsZero() {
+			parts = append(parts, "-")
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%.1f", t.Sub(start).Seconds()))
+	}
+	return "tenths converged at " + strings.Join(parts, " ") + " s"
 }
 
 // notConverged counts the moments whose latest status is not converged (a moment
