@@ -23,17 +23,21 @@ type scoreServer struct {
 	url      string
 }
 
+// serve answers a score, or an error with a body that must never show while
+// the server is failing.
+func (s *scoreServer) serve(w http.ResponseWriter, _ *http.Request) {
+	s.requests.Add(1)
+	if s.failing.Load() {
+		http.Error(w, "internal error with a body that must never show", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write([]byte(`{"score": 99.9}`))
+}
+
 func newScoreServer(t *testing.T) *scoreServer {
 	s := &scoreServer{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		s.requests.Add(1)
-		if s.failing.Load() {
-			http.Error(w, "internal error with a body that must never show", http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"score": 99.9}`))
-	}))
+	srv := httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(srv.Close)
 	s.url = srv.URL
 	return s
@@ -134,15 +138,7 @@ func TestSignalSourceKeepsItsProviderWhileUnchanged(t *testing.T) {
 	ns := newNamespace(t)
 	var conns atomic.Int64
 	srv := &scoreServer{}
-	hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		srv.requests.Add(1)
-		if srv.failing.Load() {
-			http.Error(w, "failing", http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"score": 99.9}`))
-	}))
+	hs := httptest.NewUnstartedServer(http.HandlerFunc(srv.serve))
 	hs.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
 			conns.Add(1)

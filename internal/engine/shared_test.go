@@ -45,15 +45,7 @@ func TestHTTPJSONSourceOneGETPerInterval(t *testing.T) {
 
 	h := newHarness(t, Options{}) // jitter 0.1, every draw 0.5
 	h.reg.Set("shop/scores", p)
-	s := spec(v1alpha1.OpGreaterOrEqual, 0)
-	s.Interval = 30 * time.Second
-	register := func(owner string, from, to int) {
-		var regs []Registration
-		for i := from; i < to; i++ {
-			regs = append(regs, reg(fmt.Sprintf("o%d", i), "shop/scores", fmt.Sprintf("{.v.q%d}", i), s))
-		}
-		h.e.Set(moment(owner), regs)
-	}
+	register := scoreQueries(h)
 	// 100 queries, registered 200ms apart: the prompt evaluations share a tick.
 	register("a", 0, 50)
 	h.start()
@@ -196,15 +188,7 @@ func TestHTTPJSONSourcePhasesMergeWithJitter(t *testing.T) {
 				if !late {
 					h.reg.Set("shop/scores", p)
 				}
-				s := spec(v1alpha1.OpGreaterOrEqual, 0)
-				s.Interval = 30 * time.Second
-				register := func(owner string, from, to int) {
-					var regs []Registration
-					for i := from; i < to; i++ {
-						regs = append(regs, reg(fmt.Sprintf("o%d", i), "shop/scores", fmt.Sprintf("{.v.q%d}", i), s))
-					}
-					h.e.Set(moment(owner), regs)
-				}
+				register := scoreQueries(h)
 				register("a", 0, 1)
 				h.start()
 				h.tick()
@@ -237,5 +221,20 @@ func TestHTTPJSONSourcePhasesMergeWithJitter(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// scoreQueries returns a function that registers, for owner, the objectives
+// o{from}..o{to-1} on the document of shop/scores, each with its own query
+// {.v.q<i>} and an interval of 30s.
+func scoreQueries(h *harness) func(owner string, from, to int) {
+	s := spec(v1alpha1.OpGreaterOrEqual, 0)
+	s.Interval = 30 * time.Second
+	return func(owner string, from, to int) {
+		var regs []Registration
+		for i := from; i < to; i++ {
+			regs = append(regs, reg(fmt.Sprintf("o%d", i), "shop/scores", fmt.Sprintf("{.v.q%d}", i), s))
+		}
+		h.e.Set(moment(owner), regs)
 	}
 }
