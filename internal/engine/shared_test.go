@@ -35,13 +35,7 @@ func TestHTTPJSONSourceOneGETPerInterval(t *testing.T) {
 		}
 		_, _ = w.Write([]byte(doc + "}}"))
 	}))
-	t.Cleanup(srv.Close)
-	p, err := providers.New(v1alpha1.SignalSourceSpec{HTTP: v1alpha1.HTTPSource{URL: srv.URL + "/scores"}}, nil,
-		providers.Options{Policy: egress.Policy{Allow: egress.Loopback()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { providers.CloseIdleConnections(p) })
+	p := scoresProvider(t, srv)
 
 	h := newHarness(t, Options{}) // jitter 0.1, every draw 0.5
 	h.reg.Set("shop/scores", p)
@@ -176,13 +170,7 @@ func TestHTTPJSONSourcePhasesMergeWithJitter(t *testing.T) {
 					hits.Add(1)
 					_, _ = w.Write([]byte(`{"v": {"q0": 0, "q1": 1, "q2": 2, "q3": 3, "q4": 4, "q5": 5, "q6": 6, "q7": 7, "q8": 8, "q9": 9}}`))
 				}))
-				t.Cleanup(srv.Close)
-				p, err := providers.New(v1alpha1.SignalSourceSpec{HTTP: v1alpha1.HTTPSource{URL: srv.URL + "/scores"}}, nil,
-					providers.Options{Policy: egress.Policy{Allow: egress.Loopback()}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { providers.CloseIdleConnections(p) })
+				p := scoresProvider(t, srv)
 
 				h := newHarness(t, Options{Rand: rand.NewPCG(seed, seed)}) // jitter 0.1: ±3s at 30s
 				if !late {
@@ -237,4 +225,18 @@ func scoreQueries(h *harness) func(owner string, from, to int) {
 		}
 		h.e.Set(moment(owner), regs)
 	}
+}
+
+// scoresProvider is an HTTP JSON provider of srv's /scores, both closed when
+// the test ends.
+func scoresProvider(t *testing.T, srv *httptest.Server) providers.Provider {
+	t.Helper()
+	t.Cleanup(srv.Close)
+	p, err := providers.New(v1alpha1.SignalSourceSpec{HTTP: v1alpha1.HTTPSource{URL: srv.URL + "/scores"}}, nil,
+		providers.Options{Policy: egress.Policy{Allow: egress.Loopback()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { providers.CloseIdleConnections(p) })
+	return p
 }
