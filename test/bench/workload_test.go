@@ -271,16 +271,16 @@ func converged(m *cxv1.Moment) bool {
 // convergeWatch watches the moments of one namespace from a resource version
 // (reconnecting as needed) and closes done when n of them have converged.
 type convergeWatch struct {
-	n     int
-	done  chan struct{}
-	at    time.Time // when the n-th moment converged
-	count atomic.Int64
-	// marks[i] is when (i+1) tenths of the moments had converged: where a slow
-	// run lost its time (a slower pace throughout, a late start or a tail).
-	marks    [10]time.Time
+	n        int
+	done     chan struct{}
+	at       time.Time // when the n-th moment converged
+	count    atomic.Int64
 	modified atomic.Int64
 
-	mu      sync.Mutex
+	mu sync.Mutex
+	// marks[i] is when (i+1) tenths of the moments had converged: where a slow
+	// run lost its time (a slower pace throughout, a late start or a tail).
+	marks   [10]time.Time
 	current map[string]bool // the latest converged() of each moment seen
 	seen    map[string]bool
 	last    map[string]map[string]string // the flattened status of each moment
@@ -351,9 +351,9 @@ func startConvergeWatch(ctx context.Context, c client.WithWatch, ns string, n in
 				continue
 			}
 			c := int(w.count.Add(1))
-			if i := c*10/n - 1; i >= 0 && i < len(w.marks) && (c-1)*10/n-1 < i {
+			if tenth := c * 10 / n; tenth > (c-1)*10/n { // c <= n: tenth <= 10
 				w.mu.Lock()
-				w.marks[i] = time.Now()
+				w.marks[tenth-1] = time.Now()
 				w.mu.Unlock()
 			}
 			if c == n {
